@@ -1,0 +1,98 @@
+//! The `poll(2)` fallback of the kernel-poll backends.
+//!
+//! epoll refuses regular files and some devices (`EPERM`) that `poll(2)`
+//! accepts and reports ready. Such an fd is still registered; the backend
+//! marks it and the waiter watches it here, with `poll(2)`, in the same call
+//! as the kernel-poll fd itself. When the list is empty, this costs nothing.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::registry::Registry;
+use super::{cvt, poll_events, poll_readiness, reportable};
+use crate::event::Sink;
+use crate::Event;
+
+/// The waiter's part: the kernel-poll fd first, then the armed fallback fds.
+#[derive(Default)]
+pub(crate) struct Fallback {
+    fds: Vec<libc::pollfd>,
+    cursor: usize,
+}
+
+impl Fallback {
+    /// Rebuilds the list from the registrations marked with `flag`.
+    pub fn rebuild(&mut self, kernel_fd: RawFd, registry: &Registry, flag: u8) {
+        self.fds.clear();
+        let entries = registry
+            .iter()
+            .filter(|(_, slot)| slot.flags & flag != 0 && slot.armed);
+        for (fd, slot) in entries {
+            if self.fds.is_empty() {
+                self.fds.push(libc::pollfd {
+                    fd: kernel_fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            self.fds.push(libc::pollfd {
+                fd,
+                events: poll_events(slot.interest),
+                revents: 0,
+            });
+        }
+    }
+
+    /// Whether there is nothing to watch.
+    pub fn is_empty(&self) -> bool {
+        self.fds.len() <= 1
+    }
+
+    /// Waits for the kernel-poll fd or a fallback fd; returns how many
+    /// fallback fds are ready.
+    pub fn poll(&mut self, timeout_ms: i32) -> io::Result<usize> {
+        let nfds = self.fds.len() as libc::nfds_t;
+        // SAFETY: `fds` is a live array of `nfds` entries that only the
+        // waiting thread touches.
+        cvt(unsafe { libc::poll(self.fds.as_mut_ptr(), nfds, timeout_ms) })?;
+        Ok(self.fds[1..]
+            .iter()
+            .filter(|entry| entry.revents != 0)
+            .count())
+    }
+
+    /// Reports the ready fallback fds into `sink`, from the cursor on.
+    pub fn report(&mut self, registry: &mut Registry, sink: &mut Sink<'_>) {
+        let count = self.fds.len().saturating_sub(1);
+        if count == 0 {
+            return;
+        }
+        let start = self.cursor % count;
+        for step in 0..count {
+            let index = 1 + (start + step) % count;
+            let entry = &mut self.fds[index];
+            if entry.revents == 0 || entry.fd < 0 {
+                continue;
+            }
+            if sink.is_full() {
+                self.cursor = index - 1;
+                return;
+            }
+            let found = poll_readiness(entry.revents);
+            entry.revents = 0;
+            let Some(slot) = registry.get_mut(entry.fd) else {
+                continue;
+            };
+            let readiness = reportable(slot.interest, found);
+            if !slot.armed || readiness.is_empty() {
+                continue;
+            }
+            sink.push(Event::new(entry.fd, slot.token, readiness));
+            if slot.interest.is_oneshot() {
+                slot.armed = false;
+                entry.fd = -1 - entry.fd;
+            }
+        }
+        self.cursor = start;
+    }
+}

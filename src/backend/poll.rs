@@ -1,0 +1,184 @@
+//! The `poll(2)` backend, on every Unix.
+//!
+//! The set lives here, as an array of `pollfd` that the waiter rebuilds when a
+//! registration changed. A change made while a thread waits nudges it: the
+//! wake source is the array's first entry. Oneshot is emulated: a reported
+//! oneshot registration is disarmed in the registry and in the array at once.
+//! A closed fd comes back as `POLLNVAL`, reported as `ERROR`.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use super::registry::Registry;
+use super::wake::Waker;
+use super::{check_open, cvt, poll_events, poll_readiness, reportable, Selector};
+use crate::event::Sink;
+use crate::{Backend, Event, Interest};
+
+pub(crate) struct Poll {
+    registry: Mutex<Registry>,
+    dirty: AtomicBool,
+    waker: Waker,
+}
+
+/// The waiter's array: the wake source first, then one entry per armed fd.
+pub(crate) struct Waiter {
+    fds: Vec<libc::pollfd>,
+    /// Where the next scan starts, so that when more fds are ready than fit,
+    /// the ones left out come first next time.
+    cursor: usize,
+}
+
+impl Poll {
+    fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records that the set changed, and tells a waiter.
+    fn changed(&self) -> io::Result<()> {
+        self.dirty.store(true, Ordering::SeqCst);
+        self.waker.nudge()
+    }
+
+    fn rebuild(&self, waiter: &mut Waiter) {
+        let registry = self.lock();
+        self.dirty.store(false, Ordering::SeqCst);
+        waiter.fds.truncate(1);
+        for (fd, slot) in registry.iter() {
+            if slot.armed {
+                waiter.fds.push(libc::pollfd {
+                    fd,
+                    events: poll_events(slot.interest),
+                    revents: 0,
+                });
+            }
+        }
+        if waiter.cursor >= waiter.fds.len() {
+            waiter.cursor = 1;
+        }
+    }
+}
+
+impl Selector for Poll {
+    type Waiter = Waiter;
+
+    const BACKEND: Backend = Backend::Poll;
+    const EDGE: bool = false;
+    const PRIORITY: bool = true;
+
+    fn new() -> io::Result<(Poll, Waiter)> {
+        let waker = Waker::new(crate::poller::pipe_wake())?;
+        let wake_fd = waker.fd().expect("a poll waker has an fd");
+        let waiter = Waiter {
+            fds: vec![libc::pollfd {
+                fd: wake_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            }],
+            cursor: 1,
+        };
+        let poll = Poll {
+            registry: Mutex::new(Registry::default()),
+            dirty: AtomicBool::new(false),
+            waker,
+        };
+        Ok((poll, waiter))
+    }
+
+    fn register(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
+        check_open(fd)?;
+        {
+            let mut registry = self.lock();
+            registry.check_vacant(fd)?;
+            registry.insert(fd, interest, token, 0);
+        }
+        self.changed()
+    }
+
+    fn modify(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
+        {
+            let mut registry = self.lock();
+            let slot = registry.find(fd)?;
+            check_open(fd)?;
+            slot.rearm(interest, token);
+        }
+        self.changed()
+    }
+
+    fn deregister(&self, fd: RawFd) -> io::Result<()> {
+        self.lock().remove(fd)?;
+        self.changed()
+    }
+
+    fn select(
+        &self,
+        waiter: &mut Waiter,
+        sink: &mut Sink<'_>,
+        timeout_ms: i32,
+    ) -> io::Result<bool> {
+        self.waker.enter();
+        if self.dirty.load(Ordering::SeqCst) {
+            self.rebuild(waiter);
+        }
+        let nfds = waiter.fds.len() as libc::nfds_t;
+        // SAFETY: `fds` is a live array of `nfds` pollfd entries that only
+        // this thread touches during the call.
+        let ret = unsafe { libc::poll(waiter.fds.as_mut_ptr(), nfds, timeout_ms) };
+        self.waker.leave();
+        let ready = cvt(ret)? as usize;
+        if ready == 0 {
+            return Ok(false);
+        }
+
+        let woken = waiter.fds[0].revents != 0 && self.waker.drain();
+        let mut registry = self.lock();
+        let count = waiter.fds.len() - 1;
+        let start = waiter.cursor.clamp(1, count.max(1));
+        for step in 0..count {
+            let index = 1 + (start - 1 + step) % count;
+            let entry = &mut waiter.fds[index];
+            if entry.revents == 0 || entry.fd < 0 {
+                continue;
+            }
+            if sink.is_full() {
+                waiter.cursor = index;
+                return Ok(woken);
+            }
+            let found = poll_readiness(entry.revents);
+            entry.revents = 0;
+
+            // The registry is the truth: the fd may have been changed or
+            // deregistered while poll ran.
+            let Some(slot) = registry.get_mut(entry.fd) else {
+                continue;
+            };
+            let readiness = reportable(slot.interest, found);
+            if !slot.armed || readiness.is_empty() {
+                continue;
+            }
+            sink.push(Event::new(entry.fd, slot.token, readiness));
+            if slot.interest.is_oneshot() {
+                slot.armed = false;
+                entry.fd = -1 - entry.fd;
+            }
+        }
+        waiter.cursor = start;
+        Ok(woken)
+    }
+
+    fn wake(&self) -> io::Result<()> {
+        self.waker.wake()
+    }
+
+    fn pollable_fd(&self) -> Option<RawFd> {
+        None
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        (self.lock().len(), 0)
+    }
+}
