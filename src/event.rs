@@ -191,7 +191,9 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Merges `readiness` into the event already at `index`.
+    /// Merges `readiness` into the event already at `index` (for backends
+    /// that see one fd more than once per call).
+    #[allow(dead_code)]
     pub(crate) fn merge(&mut self, index: usize, readiness: Readiness) {
         if index < *self.len {
             // SAFETY: slots below `len` were written by `push`.

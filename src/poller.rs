@@ -171,9 +171,7 @@ fn is_privileged() -> bool {
         target_os = "freebsd",
         target_os = "openbsd",
         target_os = "netbsd",
-        target_os = "dragonfly",
-        target_os = "solaris",
-        target_os = "illumos"
+        target_os = "dragonfly"
     ))]
     // SAFETY: issetugid takes no arguments and only reports a flag.
     return unsafe { libc::issetugid() } != 0;

@@ -93,8 +93,12 @@ pub(crate) trait Selector: Send + Sync + Sized {
     /// Makes one blocking call of at most `timeout_ms` (-1: no limit) and
     /// writes what it found into `sink`. Returns whether a user wake was
     /// consumed. `EINTR` is returned as is; the caller retries.
-    fn select(&self, waiter: &mut Self::Waiter, sink: &mut Sink<'_>, timeout_ms: i32)
-        -> io::Result<bool>;
+    fn select(
+        &self,
+        waiter: &mut Self::Waiter,
+        sink: &mut Sink<'_>,
+        timeout_ms: i32,
+    ) -> io::Result<bool>;
 
     /// Makes the wait in progress, or the next one, return. Async-signal-safe:
     /// atomics and one `write` or `kevent` at most.

@@ -19,6 +19,8 @@ pub(crate) struct Slot {
     pub interest: Interest,
     /// Tells this registration apart from an earlier one of the same fd
     /// number, so that an event the kernel queued for that one is dropped.
+    /// The backends that keep their own set have no such queue.
+    #[cfg_attr(any(target_os = "solaris", target_os = "illumos"), allow(dead_code))]
     pub generation: u32,
     /// Whether the registration may report: false for an empty interest, and
     /// for a oneshot registration once it has reported.
