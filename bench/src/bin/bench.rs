@@ -1,0 +1,731 @@
+//! `kpoll-bench`: kpoll beside its floors and its peers, in one run.
+//!
+//! 1. The chained-write workload on kpoll (Rust API, and C ABI when built),
+//!    the raw epoll/poll/select loops in C and Rust, libevent and libev on
+//!    epoll and poll, mio and polling; with ratios pair by pair.
+//! 2. Register + deregister throughput against raw `epoll_ctl`.
+//! 3. Wake-to-return latency against a raw eventfd loop.
+//! 4. User-space memory per registered fd, and allocations per wait.
+//!
+//! Usage: `kpoll-bench [--c-dir DIR] [--smoke]`. The C loops are looked up
+//! in DIR (`make bench` builds them into `target/bench-c`); missing ones are
+//! reported and skipped.
+
+use std::collections::BTreeMap;
+use std::io::{self, ErrorKind};
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kpoll::Backend;
+use kpoll_bench::alloc;
+use kpoll_bench::chain::{self, EventLoop, RunStats, Workload};
+use kpoll_bench::conns::Conns;
+use kpoll_bench::loops::{KpollLoop, MioLoop, PollingLoop};
+use kpoll_bench::measure::{human_ns, median, ns_since, percentile, ratio};
+use kpoll_bench::raw::{raw_wake, RawEpoll, RawWake};
+
+const KPOLL_BACKENDS: &[Backend] = &[Backend::Epoll, Backend::Poll, Backend::Select];
+
+/// The C loops: binary, method, label.
+const C_LOOPS: &[(&str, &str, &str)] = &[
+    ("raw_epoll", "epoll", "raw-c/epoll"),
+    ("raw_poll", "poll", "raw-c/poll"),
+    ("raw_select", "select", "raw-c/select"),
+    ("kpoll_loop", "epoll", "kpoll-c/epoll"),
+    ("kpoll_loop", "poll", "kpoll-c/poll"),
+    ("kpoll_loop", "select", "kpoll-c/select"),
+    ("libevent_loop", "epoll", "libevent/epoll"),
+    ("libevent_loop", "poll", "libevent/poll"),
+    ("libev_loop", "epoll", "libev/epoll"),
+    ("libev_loop", "poll", "libev/poll"),
+];
+
+/// The ratios printed for every configuration: (numerator, denominator).
+const PAIRS: &[(&str, &str)] = &[
+    ("kpoll/epoll", "raw-c/epoll"),
+    ("kpoll/poll", "raw-c/poll"),
+    ("kpoll/select", "raw-c/select"),
+    ("kpoll/epoll", "raw-rs/epoll"),
+    ("kpoll-c/epoll", "raw-c/epoll"),
+    ("kpoll-c/poll", "raw-c/poll"),
+    ("kpoll-c/select", "raw-c/select"),
+    ("kpoll/epoll", "libevent/epoll"),
+    ("kpoll/epoll", "libev/epoll"),
+    ("kpoll/poll", "libevent/poll"),
+    ("kpoll/poll", "libev/poll"),
+    ("kpoll/epoll", "mio"),
+    ("kpoll/epoll", "polling"),
+];
+
+struct Options {
+    c_dir: PathBuf,
+    smoke: bool,
+}
+
+/// One implementation's result on one configuration.
+#[derive(Clone, Debug)]
+struct Row {
+    wall_per_event: f64,
+    cpu_per_event: f64,
+    waits: f64,
+    heap_per_fd: Option<f64>,
+    allocations_per_wait: Option<f64>,
+}
+
+/// (N, A) -> label -> row.
+type Results = BTreeMap<(usize, usize), BTreeMap<String, Row>>;
+
+fn main() -> ExitCode {
+    let mut opts = Options {
+        c_dir: PathBuf::from("target/bench-c"),
+        smoke: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--smoke" => opts.smoke = true,
+            "--c-dir" => match args.next() {
+                Some(dir) => opts.c_dir = PathBuf::from(dir),
+                None => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    match run(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nkpoll-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: kpoll-bench [--c-dir DIR] [--smoke]");
+    ExitCode::from(2)
+}
+
+fn run(opts: &Options) -> io::Result<()> {
+    println!("# kpoll bench");
+    println!();
+    println!("machine: {}", kpoll_bench::machine());
+    let results = workload_section(opts)?;
+    ratio_section(&results);
+    let reg = registration_section(opts)?;
+    let wake = wake_section(opts)?;
+    memory_section(opts, &results)?;
+    goals_section(&results);
+    erlang_section();
+    sanity(&results, &reg, &wake)
+}
+
+fn configs(smoke: bool) -> Vec<(usize, usize)> {
+    if smoke {
+        vec![(100, 1), (400, 1), (100, 100)]
+    } else {
+        vec![
+            (100, 1),
+            (1000, 1),
+            (9900, 1),
+            (100, 100),
+            (1000, 100),
+            (9900, 100),
+        ]
+    }
+}
+
+fn rounds(smoke: bool) -> usize {
+    if smoke {
+        3
+    } else {
+        21
+    }
+}
+
+fn progress(what: &str) {
+    eprint!("\r{:70}\r{what}", "");
+}
+
+fn workload_section(opts: &Options) -> io::Result<Results> {
+    let rounds = rounds(opts.smoke);
+    let mut results = Results::new();
+    println!();
+    println!("## Chained writes (libevent's bench.c workload)");
+    println!();
+    println!(
+        "N socketpairs, A active, W = max(100, 10 A) chained writes; median of {rounds} \
+         rounds; time per event = dispatch-loop time / (A + W)."
+    );
+
+    for (n, active) in configs(opts.smoke) {
+        let mut workload = Workload::new(active);
+        workload.min_rounds = rounds;
+        workload.max_rounds = rounds;
+        let mut rows = BTreeMap::new();
+
+        // In this process: kpoll's Rust API, mio, polling, raw epoll.
+        let conns = Conns::socketpairs(n)?;
+        for &backend in KPOLL_BACKENDS.iter().filter(|b| b.is_supported()) {
+            let label = format!("kpoll/{}", backend.name());
+            progress(&format!("N={n} A={active} {label}"));
+            let stats = run_loop(KpollLoop::new(backend)?, &conns, &workload)?;
+            rows.insert(label, row_of(&stats));
+        }
+        progress(&format!("N={n} A={active} mio"));
+        rows.insert(
+            "mio".into(),
+            row_of(&run_loop(MioLoop::new()?, &conns, &workload)?),
+        );
+        progress(&format!("N={n} A={active} polling"));
+        rows.insert(
+            "polling".into(),
+            row_of(&run_loop(PollingLoop::new()?, &conns, &workload)?),
+        );
+        progress(&format!("N={n} A={active} raw-rs/epoll"));
+        rows.insert(
+            "raw-rs/epoll".into(),
+            row_of(&run_loop(RawEpoll::new()?, &conns, &workload)?),
+        );
+        drop(conns);
+
+        // In child processes: the C loops.
+        for &(bin, method, label) in C_LOOPS {
+            let path = opts.c_dir.join(bin);
+            if !path.exists() {
+                continue;
+            }
+            progress(&format!("N={n} A={active} {label}"));
+            rows.insert(label.to_string(), run_c(&path, method, n, &workload)?);
+        }
+        eprint!("\r{:70}\r", "");
+
+        print_rows(n, &workload, &rows);
+        results.insert((n, active), rows);
+    }
+    let missing: Vec<&str> = C_LOOPS
+        .iter()
+        .filter(|(bin, _, _)| !opts.c_dir.join(bin).exists())
+        .map(|&(_, _, label)| label)
+        .collect();
+    if !missing.is_empty() {
+        println!("\nnot built, so not run: {}", missing.join(", "));
+    }
+    Ok(results)
+}
+
+fn run_loop<L: EventLoop>(mut lp: L, conns: &Conns, workload: &Workload) -> io::Result<RunStats> {
+    lp.register_all(&conns.rd)?;
+    let stats = chain::run(&mut lp, conns, workload)?;
+    lp.deregister_all(&conns.rd)?;
+    Ok(stats)
+}
+
+fn row_of(stats: &RunStats) -> Row {
+    Row {
+        wall_per_event: stats.wall_per_event(),
+        cpu_per_event: stats.cpu_per_event(),
+        waits: stats.waits,
+        heap_per_fd: None,
+        allocations_per_wait: Some(stats.allocations_per_wait()),
+    }
+}
+
+/// Runs one C loop and parses its `key=value` line.
+fn run_c(path: &Path, method: &str, n: usize, workload: &Workload) -> io::Result<Row> {
+    let out = Command::new(path)
+        .args(["-n", &n.to_string(), "-a", &workload.active.to_string()])
+        .args(["-w", &workload.writes.to_string()])
+        .args(["-r", &workload.max_rounds.to_string(), "-m", method])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(io::Error::other(format!(
+            "{} -m {method}: {err}",
+            path.display()
+        )));
+    }
+    let fields: BTreeMap<&str, f64> = text
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| v.parse().ok().map(|v| (k, v)))
+        .collect();
+    let get = |k: &str| {
+        fields
+            .get(k)
+            .copied()
+            .ok_or_else(|| io::Error::new(ErrorKind::InvalidData, format!("no {k} in: {text}")))
+    };
+    let events = get("events")?;
+    Ok(Row {
+        wall_per_event: get("wall_ns")? / events,
+        cpu_per_event: get("cpu_ns")? / events,
+        waits: get("waits")?,
+        heap_per_fd: Some(get("heap_per_fd")?),
+        allocations_per_wait: None,
+    })
+}
+
+fn print_rows(n: usize, workload: &Workload, rows: &BTreeMap<String, Row>) {
+    println!();
+    println!(
+        "### N = {n}, A = {}, W = {}",
+        workload.active, workload.writes
+    );
+    println!();
+    println!("| loop | wall / event | CPU / event | waits / round |");
+    println!("|---|---:|---:|---:|");
+    for (label, row) in rows {
+        println!(
+            "| {label} | {} | {} | {:.0} |",
+            human_ns(row.wall_per_event),
+            human_ns(row.cpu_per_event),
+            row.waits
+        );
+    }
+}
+
+fn ratio_section(results: &Results) {
+    println!();
+    println!("## Ratios, pair by pair (wall time per event; below 1 = first is faster)");
+    println!();
+    let mut header = "| pair |".to_string();
+    let mut rule = "|---|".to_string();
+    for (n, a) in results.keys() {
+        header.push_str(&format!(" N={n} A={a} |"));
+        rule.push_str("---:|");
+    }
+    println!("{header}\n{rule}");
+    for &(num, den) in PAIRS {
+        let cells: Vec<String> = results
+            .values()
+            .map(|rows| match (rows.get(num), rows.get(den)) {
+                (Some(a), Some(b)) => format!("{:.2}", ratio(a.wall_per_event, b.wall_per_event)),
+                _ => "-".to_string(),
+            })
+            .collect();
+        if cells.iter().any(|c| c != "-") {
+            println!("| {num} / {den} | {} |", cells.join(" | "));
+        }
+    }
+}
+
+/// Registers and deregisters `fds` on `lp`, `reps` times; ns per pair.
+fn reg_cost<L: EventLoop>(mut lp: L, fds: &[RawFd], reps: usize) -> io::Result<f64> {
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        lp.register_all(fds)?;
+        lp.deregister_all(fds)?;
+        samples.push(ns_since(t0));
+    }
+    Ok(median(&mut samples) as f64 / fds.len() as f64)
+}
+
+fn registration_section(opts: &Options) -> io::Result<Vec<(String, f64)>> {
+    let n = if opts.smoke { 200 } else { 9900 };
+    let reps = if opts.smoke { 3 } else { 11 };
+    progress("register + deregister");
+    let conns = Conns::socketpairs(n)?;
+    let fds = &conns.rd;
+    let mut rows = vec![(
+        "raw epoll_ctl".to_string(),
+        reg_cost(RawEpoll::new()?, fds, reps)?,
+    )];
+    for &b in KPOLL_BACKENDS.iter().filter(|b| b.is_supported()) {
+        rows.push((
+            format!("kpoll/{}", b.name()),
+            reg_cost(KpollLoop::new(b)?, fds, reps)?,
+        ));
+    }
+    rows.push(("mio".into(), reg_cost(MioLoop::new()?, fds, reps)?));
+    rows.push(("polling".into(), reg_cost(PollingLoop::new()?, fds, reps)?));
+    eprint!("\r{:70}\r", "");
+
+    println!();
+    println!("## Register + deregister ({n} fds, median of {reps})");
+    println!();
+    println!("| loop | ns per register + deregister | vs raw epoll_ctl |");
+    println!("|---|---:|---:|");
+    let floor = rows[0].1;
+    for (label, ns) in &rows {
+        println!("| {label} | {ns:.0} | {:.2} |", ratio(*ns, floor));
+    }
+    Ok(rows)
+}
+
+/// What a wake-latency run needs: a blocking wait and a wake from afar.
+struct WakePair {
+    wait: Box<dyn FnMut() -> io::Result<()> + Send>,
+    wake: Box<dyn Fn() -> io::Result<()> + Send + Sync>,
+}
+
+/// Median and 99th percentile, in ns, from a wake to the wait's return.
+fn wake_latency(pair: WakePair, iterations: usize) -> io::Result<(u64, u64)> {
+    let WakePair { mut wait, wake } = pair;
+    let base = Instant::now();
+    let returned_at = Arc::new(AtomicU64::new(0));
+    let returns = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // The waiter: wait, stamp the return, go back to waiting.
+    let waiter = {
+        let (returned_at, returns, stop) = (returned_at.clone(), returns.clone(), stop.clone());
+        std::thread::spawn(move || -> io::Result<()> {
+            loop {
+                wait()?;
+                returned_at.store(ns_since(base), Ordering::Release);
+                returns.fetch_add(1, Ordering::AcqRel);
+                if stop.load(Ordering::Acquire) {
+                    return Ok(());
+                }
+            }
+        })
+    };
+
+    let mut samples = Vec::with_capacity(iterations);
+    for i in 0..iterations as u64 {
+        // Give the waiter time to block again in the kernel.
+        std::thread::sleep(Duration::from_micros(50));
+        let sent = ns_since(base);
+        wake()?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while returns.load(Ordering::Acquire) <= i {
+            if Instant::now() > deadline {
+                return Err(io::Error::new(ErrorKind::TimedOut, "a wake was lost"));
+            }
+            std::hint::spin_loop();
+        }
+        samples.push(returned_at.load(Ordering::Acquire).saturating_sub(sent));
+    }
+
+    stop.store(true, Ordering::Release);
+    wake()?;
+    waiter
+        .join()
+        .map_err(|_| io::Error::other("waiter panicked"))??;
+    let p99 = percentile(&mut samples, 0.99);
+    Ok((median(&mut samples), p99))
+}
+
+fn kpoll_wake_pair(backend: Backend) -> io::Result<WakePair> {
+    let poller = Arc::new(kpoll::Poller::with_backend(backend)?);
+    let waiter = poller.clone();
+    let mut events = kpoll::Events::with_capacity(16);
+    Ok(WakePair {
+        wait: Box::new(move || waiter.wait(&mut events, None).map(drop)),
+        wake: Box::new(move || poller.wake()),
+    })
+}
+
+fn mio_wake_pair() -> io::Result<WakePair> {
+    let mut poll = mio::Poll::new()?;
+    let waker = mio::Waker::new(poll.registry(), mio::Token(0))?;
+    let mut events = mio::Events::with_capacity(16);
+    Ok(WakePair {
+        wait: Box::new(move || poll.poll(&mut events, None)),
+        wake: Box::new(move || waker.wake()),
+    })
+}
+
+fn polling_wake_pair() -> io::Result<WakePair> {
+    let poller = Arc::new(polling::Poller::new()?);
+    let waiter = poller.clone();
+    let mut events = polling::Events::new();
+    Ok(WakePair {
+        wait: Box::new(move || {
+            events.clear();
+            waiter.wait(&mut events, None).map(drop)
+        }),
+        wake: Box::new(move || poller.notify()),
+    })
+}
+
+fn raw_wake_pair() -> io::Result<WakePair> {
+    let mut raw = RawWake::new()?;
+    let efd = raw.waker();
+    // The eventfd lives as long as `raw`, which the waiter owns; the waker
+    // is only used while the waiter runs.
+    Ok(WakePair {
+        wait: Box::new(move || raw.wait()),
+        wake: Box::new(move || raw_wake(efd)),
+    })
+}
+
+fn wake_section(opts: &Options) -> io::Result<Vec<(String, (u64, u64))>> {
+    let iterations = if opts.smoke { 200 } else { 5000 };
+    let mut rows = Vec::new();
+    progress("wake latency: raw eventfd");
+    rows.push((
+        "raw eventfd + epoll".to_string(),
+        wake_latency(raw_wake_pair()?, iterations)?,
+    ));
+    for &b in KPOLL_BACKENDS.iter().filter(|b| b.is_supported()) {
+        progress(&format!("wake latency: kpoll/{}", b.name()));
+        rows.push((
+            format!("kpoll/{}", b.name()),
+            wake_latency(kpoll_wake_pair(b)?, iterations)?,
+        ));
+    }
+    progress("wake latency: mio");
+    rows.push((
+        "mio Waker".into(),
+        wake_latency(mio_wake_pair()?, iterations)?,
+    ));
+    progress("wake latency: polling");
+    rows.push((
+        "polling notify".into(),
+        wake_latency(polling_wake_pair()?, iterations)?,
+    ));
+    eprint!("\r{:70}\r", "");
+
+    println!();
+    println!("## Wake to return ({iterations} wakes, each into a blocked wait)");
+    println!();
+    println!("| loop | median | p99 | median vs raw |");
+    println!("|---|---:|---:|---:|");
+    let floor = rows[0].1 .0 as f64;
+    for (label, (med, p99)) in &rows {
+        println!(
+            "| {label} | {} | {} | {:.2} |",
+            human_ns(*med as f64),
+            human_ns(*p99 as f64),
+            ratio(*med as f64, floor)
+        );
+    }
+    Ok(rows)
+}
+
+/// Heap bytes per registration, after one wait, so lazy buffers count.
+fn heap_per_fd<L: EventLoop>(
+    make: impl FnOnce() -> io::Result<L>,
+    conns: &Conns,
+) -> io::Result<f64> {
+    let before = alloc::live_bytes();
+    let mut lp = make()?;
+    lp.register_all(&conns.rd)?;
+    // One ready fd, so that the wait returns at once.
+    // SAFETY: one byte from a static; the fd is open while `conns` lives.
+    unsafe { libc::write(conns.wr[0], b"m".as_ptr().cast(), 1) };
+    lp.wait_dispatch(|_| ())?;
+    let after = alloc::live_bytes();
+    let mut byte = [0u8; 1];
+    // SAFETY: one writable byte; the fd is open while `conns` lives.
+    unsafe { libc::read(conns.rd[0], byte.as_mut_ptr().cast(), 1) };
+    lp.deregister_all(&conns.rd)?;
+    Ok((after as f64 - before as f64) / conns.len() as f64)
+}
+
+fn memory_section(opts: &Options, results: &Results) -> io::Result<()> {
+    let n = if opts.smoke { 200 } else { 9900 };
+    let conns = Conns::socketpairs(n)?;
+    let mut rows = Vec::new();
+    for &b in KPOLL_BACKENDS.iter().filter(|b| b.is_supported()) {
+        rows.push((
+            format!("kpoll/{}", b.name()),
+            heap_per_fd(|| KpollLoop::new(b), &conns)?,
+        ));
+    }
+    rows.push(("mio".into(), heap_per_fd(MioLoop::new, &conns)?));
+    rows.push(("polling".into(), heap_per_fd(PollingLoop::new, &conns)?));
+    rows.push(("raw-rs/epoll".into(), heap_per_fd(RawEpoll::new, &conns)?));
+
+    println!();
+    println!("## User-space memory per registered fd ({n} fds)");
+    println!();
+    println!(
+        "Rust loops: live heap bytes (counting allocator) after registering and one wait, \
+         per fd, fixed buffers included. C loops: mallinfo2 growth across registration, \
+         at the largest N of the workload. Kernel memory (epoll's own per-fd entries) is \
+         not counted."
+    );
+    println!();
+    println!("| loop | bytes per fd |");
+    println!("|---|---:|");
+    for (label, bytes) in &rows {
+        println!("| {label} | {bytes:.1} |");
+    }
+    if let Some(rows) = results.iter().rev().map(|(_, r)| r).next() {
+        for (label, row) in rows {
+            if let Some(bytes) = row.heap_per_fd {
+                println!("| {label} | {bytes:.1} |");
+            }
+        }
+    }
+
+    println!();
+    println!("## Heap allocations per wait, in the timed dispatch loops");
+    println!();
+    println!("| loop | most allocations per wait, over all configurations |");
+    println!("|---|---:|");
+    let mut labels: Vec<&String> = results.values().flat_map(|r| r.keys()).collect();
+    labels.sort();
+    labels.dedup();
+    for label in labels {
+        let worst = results
+            .values()
+            .filter_map(|r| r.get(label).and_then(|row| row.allocations_per_wait))
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        if let Some(worst) = worst {
+            println!("| {label} | {worst:.3} |");
+        }
+    }
+    Ok(())
+}
+
+fn wall(results: &Results, key: (usize, usize), label: &str) -> Option<f64> {
+    results.get(&key)?.get(label).map(|r| r.wall_per_event)
+}
+
+fn goals_section(results: &Results) {
+    println!();
+    println!("## Goals");
+    println!();
+    let keys: Vec<(usize, usize)> = results.keys().copied().collect();
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+
+    // Within a margin of a floor, at every configuration.
+    let worst = |num: &str, dens: &[&str]| -> Option<(f64, (usize, usize))> {
+        keys.iter()
+            .filter_map(|&k| {
+                let a = wall(results, k, num)?;
+                let b = dens
+                    .iter()
+                    .filter_map(|d| wall(results, k, d))
+                    .reduce(f64::min)?;
+                Some((ratio(a, b), k))
+            })
+            .reduce(|x, y| if y.0 > x.0 { y } else { x })
+    };
+    let goals: &[(&str, &str, &[&str], f64)] = &[
+        (
+            "kpoll/epoll within 10% of raw epoll",
+            "kpoll/epoll",
+            &["raw-c/epoll"],
+            1.10,
+        ),
+        (
+            "kpoll/poll within 10% of raw poll",
+            "kpoll/poll",
+            &["raw-c/poll"],
+            1.10,
+        ),
+        (
+            "kpoll/select within 10% of raw select",
+            "kpoll/select",
+            &["raw-c/select"],
+            1.10,
+        ),
+        (
+            "kpoll/epoll no slower than libevent/epoll",
+            "kpoll/epoll",
+            &["libevent/epoll"],
+            1.0,
+        ),
+        (
+            "kpoll/epoll no slower than libev/epoll",
+            "kpoll/epoll",
+            &["libev/epoll"],
+            1.0,
+        ),
+    ];
+    for &(what, num, dens, bound) in goals {
+        match worst(num, dens) {
+            Some((r, (n, a))) => println!(
+                "- {what}: {} (worst ratio {r:.2}, at N={n} A={a})",
+                verdict(r <= bound)
+            ),
+            None => println!("- {what}: not measured"),
+        }
+    }
+
+    // How the cost moves with N.
+    let ns: Vec<usize> = keys.iter().map(|k| k.0).collect();
+    let (lo, hi) = (ns.iter().min().copied(), ns.iter().max().copied());
+    let mut actives: Vec<usize> = keys.iter().map(|k| k.1).collect();
+    actives.sort_unstable();
+    actives.dedup();
+    if let Some((lo, hi)) = lo.zip(hi).filter(|(lo, hi)| lo < hi) {
+        for &a in &actives {
+            let growth =
+                |label: &str| Some(wall(results, (hi, a), label)? / wall(results, (lo, a), label)?);
+            if let Some(g) = growth("kpoll/epoll") {
+                println!(
+                    "- kpoll/epoll at N={hi} within 1.5x of N={lo} (A={a}): {} ({g:.2}x)",
+                    verdict(g <= 1.5)
+                );
+            }
+            if let Some(g) = growth("kpoll/poll") {
+                println!(
+                    "- kpoll/poll grows with N (A={a}): {} ({g:.2}x)",
+                    verdict(g > 1.0)
+                );
+            }
+        }
+    }
+
+    let allocs = results
+        .values()
+        .flat_map(|r| r.iter())
+        .filter(|(l, _)| l.starts_with("kpoll/"))
+        .filter_map(|(_, r)| r.allocations_per_wait)
+        .fold(0.0, f64::max);
+    println!(
+        "- no allocation per wait in kpoll: {} ({allocs} per wait at most)",
+        verdict(allocs == 0.0)
+    );
+}
+
+fn erlang_section() {
+    println!();
+    println!("## Erlang");
+    println!();
+    println!(
+        "Not measured by this binary: the NIF's activate path, the port driver and \
+         socket's nowait select messages are compared by bench/erlang (see README)."
+    );
+}
+
+/// The smoke check: everything ran and gave plausible numbers.
+fn sanity(
+    results: &Results,
+    reg: &[(String, f64)],
+    wake: &[(String, (u64, u64))],
+) -> io::Result<()> {
+    let plausible = |v: f64| v.is_finite() && v > 0.0;
+    let mut bad = Vec::new();
+    for (key, rows) in results {
+        for (label, row) in rows {
+            if !plausible(row.wall_per_event) || !row.cpu_per_event.is_finite() || row.waits < 1.0 {
+                bad.push(format!("{label} at {key:?}: {row:?}"));
+            }
+        }
+        for label in ["kpoll/epoll", "kpoll/poll", "kpoll/select", "raw-c/epoll"] {
+            if !rows.contains_key(label) {
+                bad.push(format!("{label} did not run at {key:?}"));
+            }
+        }
+    }
+    bad.extend(
+        reg.iter()
+            .filter(|r| !plausible(r.1))
+            .map(|r| format!("register: {r:?}")),
+    );
+    bad.extend(
+        wake.iter()
+            .filter(|r| r.1 .0 == 0)
+            .map(|r| format!("wake: {r:?}")),
+    );
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "implausible results:\n{}",
+            bad.join("\n")
+        )))
+    }
+}
