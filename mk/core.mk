@@ -24,6 +24,8 @@ check-targets:
 # through KPOLL_BACKEND for each backend of this host.
 test-backends:
 	@for b in epoll poll select; do \
-	    echo "conformance suite with KPOLL_BACKEND=$$b"; \
+	    echo "AUTO with KPOLL_BACKEND=$$b"; \
 	    KPOLL_BACKEND=$$b $(CARGO) test -q -p kpoll --test auto_backend || exit 1; \
 	done
+	@echo "conformance suite with pipe wake sources (KPOLL_WAKE=pipe)"
+	KPOLL_WAKE=pipe $(CARGO) test -q -p kpoll --tests
