@@ -14,7 +14,7 @@
 
 /* Generated with cbindgen:0.29.4 */
 
-/* Generated from src/ffi.rs by cbindgen; do not edit: run `make header`. */
+/* Written from src/ffi.rs by `make header`: do not edit. */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -14,7 +14,8 @@ CBINDGEN_VERSION := 0.29.4
 CBINDGEN_ROOT := $(CURDIR)/target/tools/cbindgen-$(CBINDGEN_VERSION)
 CBINDGEN := $(CBINDGEN_ROOT)/bin/cbindgen
 
-KPOLL_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+KPOLL_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | \
+	head -n 1)
 KPOLL_MAJOR := $(firstword $(subst ., ,$(KPOLL_VERSION)))
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 C_RELEASE := $(CARGO_TARGET_DIR)/release
