@@ -4,7 +4,8 @@
 -include_lib("eunit/include/eunit.hrl").
 
 %% The per-backend cases, called by name from backend_test_/0.
--export([registration_errors/1, level_reports_while_readable/1,
+-export([registration_errors/1, one_message_per_activate/1,
+         level_reports_while_readable/1,
          oneshot_reports_once_until_modify/1, token_round_trips/1,
          deregister_stops_reports/1, peer_close_reports_readable/1,
          many_fds_all_reported_within_fair_waits/1, close_frees_every_fd/1,
@@ -17,7 +18,8 @@
 
 %% Every behaviour, once per backend.
 backend_test_() ->
-    Cases = [registration_errors, level_reports_while_readable,
+    Cases = [registration_errors, one_message_per_activate,
+             level_reports_while_readable,
              oneshot_reports_once_until_modify, token_round_trips,
              deregister_stops_reports, peer_close_reports_readable,
              many_fds_all_reported_within_fair_waits, close_frees_every_fd,
@@ -88,13 +90,29 @@ registration_errors(B) ->
     ok = kpoll_drv:close(P),
     close_udp([S, S2]).
 
+%% Activations made before anything is ready are one; the fd stays
+%% readable, yet nothing more comes until the next activate.
+one_message_per_activate(B) ->
+    {ok, P} = kpoll_drv:open(#{backend => B}),
+    {S, Fd} = udp(),
+    ok = kpoll_drv:register(P, Fd, [read], 1),
+    ok = kpoll_drv:activate(P),
+    ok = kpoll_drv:activate(P),
+    send_to(S),
+    [{Fd, 1, _}] = next(P),
+    receive {kpoll, P, Again} -> error({unexpected, Again})
+    after ?QUIET_MS -> ok
+    end,
+    ok = kpoll_drv:close(P),
+    close_udp([S]).
+
 level_reports_while_readable(B) ->
     {ok, P} = kpoll_drv:open(#{backend => B}),
     {S, Fd} = udp(),
     ok = kpoll_drv:register(P, Fd, [read], 7),
     quiet(P),
     send_to(S),
-    [{Fd, 7, Flags}] = await(P),
+    [{Fd, 7, Flags}] = next(P),
     ?assert(lists:member(readable, Flags)),
     [{Fd, 7, _}] = await(P),
     {ok, _} = gen_udp:recv(S, 0, 1000),
@@ -110,7 +128,7 @@ oneshot_reports_once_until_modify(B) ->
     [{Fd, 9, _}] = await(P),
     quiet(P),
     ok = kpoll_drv:modify(P, Fd, [read, oneshot], 10),
-    [{Fd, 10, _}] = await(P),
+    [{Fd, 10, _}] = next(P),
     quiet(P),
     ok = kpoll_drv:close(P),
     close_udp([S]).
@@ -146,7 +164,7 @@ peer_close_reports_readable(B) ->
     ok = kpoll_drv:register(P, Fd, [read], 2),
     quiet(P),
     ok = gen_tcp:close(C),
-    [{Fd, 2, Flags}] = await(P),
+    [{Fd, 2, Flags}] = next(P),
     ?assert(lists:member(readable, Flags)),
     ok = kpoll_drv:close(P),
     [ok = gen_tcp:close(X) || X <- [A, L]].
@@ -171,15 +189,22 @@ many_fds_all_reported_within_fair_waits(B) ->
     ok = kpoll_drv:close(P),
     close_udp([S || {S, _} <- Socks]).
 
+%% Poll and select also start a waiter thread, which close must end.
 close_frees_every_fd(B) ->
     {S, Fd} = udp(),
     Before = count_fds(),
+    Threads = count_threads(),
     {ok, P} = kpoll_drv:open(#{backend => B}),
     ok = kpoll_drv:register(P, Fd, [read], 1),
     ok = kpoll_drv:activate(P),
     ?assert(count_fds() > Before),
+    case B of
+        epoll -> ?assertEqual(Threads, count_threads());
+        _ -> ?assertEqual(Threads + 1, count_threads())
+    end,
     ok = kpoll_drv:close(P),
     await_fd_count(Before),
+    ?assertEqual(Threads, count_threads()),
     ?assertEqual({error, closed}, kpoll_drv:register(P, Fd, [read], 1)),
     ?assertEqual({error, closed}, kpoll_drv:modify(P, Fd, [read], 1)),
     ?assertEqual({error, closed}, kpoll_drv:deregister(P, Fd)),
@@ -301,13 +326,18 @@ closed_fd() ->
 
 await(P) ->
     ok = kpoll_drv:activate(P),
+    next(P).
+
+%% The message of an activation already made.
+next(P) ->
     receive
         {kpoll, P, Events} when is_list(Events) -> Events
     after ?AWAIT_MS ->
             error(no_events)
     end.
 
-%% The activation stays pending; close or the next await takes it.
+%% The activation stays pending: the next message answers it, so next/1,
+%% not await/1, takes that one.
 quiet(P) ->
     ok = kpoll_drv:activate(P),
     receive
@@ -326,6 +356,10 @@ assert_reply(Port, Code, Payload) ->
 
 count_fds() ->
     {ok, Names} = file:list_dir("/proc/self/fd"),
+    length(Names).
+
+count_threads() ->
+    {ok, Names} = file:list_dir("/proc/self/task"),
     length(Names).
 
 %% stop_select may run after the port is gone, so the count is awaited.
