@@ -68,6 +68,15 @@ static long long median(long long *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+static void print_samples(const char *key, const long long *v, int n)
+{
+	int i;
+
+	printf(" %s=", key);
+	for (i = 0; i < n; i++)
+		printf(i ? ",%lld" : "%lld", v[i]);
+}
+
 static int parse_int(const char *s, int *out)
 {
 	char *end;
@@ -208,12 +217,15 @@ int workload_main(int argc, char **argv, const struct loop_impl *impl)
 
 	/* Times, events and waits are per round. */
 	printf("impl=%s method=%s n=%d active=%d writes=%d rounds=%d "
-	       "wall_ns=%lld cpu_ns=%lld events=%ld waits=%ld "
-	       "heap_per_fd=%.1f\n",
+	       "events=%ld waits=%ld heap_per_fd=%.1f",
 	       impl->name, w.method, w.pairs, w.active, w.writes, w.rounds,
-	       median(wall, w.rounds), median(cpu, w.rounds), w.count,
-	       waits / w.rounds,
+	       w.count, waits / w.rounds,
 	       ((double)heap_after - (double)heap_before) / w.pairs);
+	/* Every round, so that runs can be pooled; then the medians. */
+	print_samples("wall_samples", wall, w.rounds);
+	print_samples("cpu_samples", cpu, w.rounds);
+	printf(" wall_ns=%lld cpu_ns=%lld\n", median(wall, w.rounds),
+	       median(cpu, w.rounds));
 
 	impl->teardown(&w);
 	close_pairs(&w);

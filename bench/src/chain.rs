@@ -14,6 +14,9 @@ use crate::measure::{cpu_ns, median, ns_since};
 /// A wait that sees nothing for this long means a byte was lost.
 pub const STALL: Duration = Duration::from_secs(10);
 
+/// Least time spent in untimed rounds before the timed ones.
+const WARM_UP: Duration = Duration::from_millis(20);
+
 /// An event loop under test: it watches fds for reading, with token `i`
 /// for `fds[i]`, and hands the ready tokens to a callback.
 pub trait EventLoop {
@@ -57,7 +60,7 @@ impl Workload {
 }
 
 /// What a run measured; times are medians over the timed rounds.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RunStats {
     /// Wall-clock time of one round's dispatch loop.
     pub wall_ns: u64,
@@ -73,6 +76,12 @@ pub struct RunStats {
     pub allocations: u64,
     /// Waits made during all the timed rounds.
     pub total_waits: u64,
+    /// Every timed round's wall-clock time, in the order run.
+    pub wall_samples: Vec<u64>,
+    /// Every timed round's CPU time, in the order run.
+    pub cpu_samples: Vec<u64>,
+    /// Heap bytes per registration, where the loop measured it itself.
+    pub heap_per_fd: Option<f64>,
 }
 
 impl RunStats {
@@ -104,8 +113,15 @@ pub fn run<L: EventLoop>(lp: &mut L, conns: &Conns, workload: &Workload) -> io::
     let mut walls = Vec::with_capacity(workload.max_rounds);
     let mut cpus = Vec::with_capacity(workload.max_rounds);
 
-    // One untimed round first, so that lazy allocations are behind us.
-    chain.round(lp, workload)?;
+    // Untimed rounds first, so that lazy allocations, a child just
+    // started and cold caches are behind us.
+    let warming = Instant::now();
+    for i in 0.. {
+        chain.round(lp, workload)?;
+        if i >= 1 && warming.elapsed() >= WARM_UP {
+            break;
+        }
+    }
 
     let allocations_before = alloc::allocations();
     let started = Instant::now();
@@ -121,6 +137,7 @@ pub fn run<L: EventLoop>(lp: &mut L, conns: &Conns, workload: &Workload) -> io::
     let allocations = alloc::allocations() - allocations_before;
 
     let rounds = walls.len();
+    let (wall_samples, cpu_samples) = (walls.clone(), cpus.clone());
     Ok(RunStats {
         wall_ns: median(&mut walls),
         cpu_ns: median(&mut cpus),
@@ -129,6 +146,9 @@ pub fn run<L: EventLoop>(lp: &mut L, conns: &Conns, workload: &Workload) -> io::
         rounds,
         allocations,
         total_waits,
+        wall_samples,
+        cpu_samples,
+        heap_per_fd: None,
     })
 }
 

@@ -138,11 +138,13 @@ fn configs(smoke: bool) -> Vec<(usize, usize)> {
     }
 }
 
-fn rounds(smoke: bool) -> usize {
+/// Passes over all loops, and timed rounds per loop per pass: a burst of
+/// load from elsewhere then hits every loop alike, not one of them.
+fn passes(smoke: bool) -> (usize, usize) {
     if smoke {
-        3
+        (1, 3)
     } else {
-        21
+        (3, 7)
     }
 }
 
@@ -150,59 +152,117 @@ fn progress(what: &str) {
     eprint!("\r{:70}\r{what}", "");
 }
 
+/// One loop under test on the workload.
+#[derive(Clone, Copy)]
+enum Contender {
+    Kpoll(Backend),
+    Mio,
+    Polling,
+    RawRust,
+    C(&'static str, &'static str, &'static str),
+}
+
+impl Contender {
+    fn label(self) -> String {
+        match self {
+            Contender::Kpoll(b) => format!("kpoll/{}", b.name()),
+            Contender::Mio => "mio".into(),
+            Contender::Polling => "polling".into(),
+            Contender::RawRust => "raw-rs/epoll".into(),
+            Contender::C(_, _, label) => label.into(),
+        }
+    }
+
+    /// Runs `workload.max_rounds` timed rounds.
+    fn run(self, opts: &Options, conns: &Conns, workload: &Workload) -> io::Result<RunStats> {
+        match self {
+            Contender::Kpoll(b) => run_loop(KpollLoop::new(b)?, conns, workload),
+            Contender::Mio => run_loop(MioLoop::new()?, conns, workload),
+            Contender::Polling => run_loop(PollingLoop::new()?, conns, workload),
+            Contender::RawRust => run_loop(RawEpoll::new()?, conns, workload),
+            Contender::C(bin, method, _) => {
+                run_c(&opts.c_dir.join(bin), method, conns.len(), workload)
+            }
+        }
+    }
+}
+
+fn contenders(opts: &Options) -> Vec<Contender> {
+    let mut all: Vec<Contender> = KPOLL_BACKENDS
+        .iter()
+        .filter(|b| b.is_supported())
+        .map(|&b| Contender::Kpoll(b))
+        .collect();
+    all.extend([Contender::Mio, Contender::Polling, Contender::RawRust]);
+    for &(bin, method, label) in C_LOOPS {
+        if opts.c_dir.join(bin).exists() {
+            all.push(Contender::C(bin, method, label));
+        }
+    }
+    all
+}
+
+/// Pools the runs of one loop: medians over all their rounds.
+fn pool(runs: &[RunStats]) -> Row {
+    let mut walls: Vec<u64> = runs.iter().flat_map(|r| r.wall_samples.clone()).collect();
+    let mut cpus: Vec<u64> = runs.iter().flat_map(|r| r.cpu_samples.clone()).collect();
+    let events = runs.first().map_or(1, |r| r.events.max(1)) as f64;
+    let waits: u64 = runs.iter().map(|r| r.total_waits).sum();
+    let rounds: usize = runs.iter().map(|r| r.rounds).sum();
+    let allocations: u64 = runs.iter().map(|r| r.allocations).sum();
+    let counted = runs.iter().all(|r| r.heap_per_fd.is_none());
+    Row {
+        wall_per_event: median(&mut walls) as f64 / events,
+        cpu_per_event: median(&mut cpus) as f64 / events,
+        waits: waits as f64 / rounds.max(1) as f64,
+        heap_per_fd: runs.first().and_then(|r| r.heap_per_fd),
+        allocations_per_wait: counted.then(|| allocations as f64 / waits.max(1) as f64),
+    }
+}
+
 fn workload_section(opts: &Options) -> io::Result<Results> {
-    let rounds = rounds(opts.smoke);
+    let (passes, rounds) = passes(opts.smoke);
+    let contenders = contenders(opts);
     let mut results = Results::new();
     println!();
     println!("## Chained writes (libevent's bench.c workload)");
     println!();
     println!(
-        "N socketpairs, A active, W = max(100, 10 A) chained writes; median of {rounds} \
-         rounds; time per event = dispatch-loop time / (A + W)."
+        "N socketpairs, A active, W = max(100, 10 A) chained writes per round; {passes} \
+         interleaved passes of {rounds} rounds per loop, median over all {} rounds; \
+         time per event = dispatch-loop time / (A + W).",
+        passes * rounds
     );
 
     for (n, active) in configs(opts.smoke) {
         let mut workload = Workload::new(active);
         workload.min_rounds = rounds;
         workload.max_rounds = rounds;
-        let mut rows = BTreeMap::new();
-
-        // In this process: kpoll's Rust API, mio, polling, raw epoll.
         let conns = Conns::socketpairs(n)?;
-        for &backend in KPOLL_BACKENDS.iter().filter(|b| b.is_supported()) {
-            let label = format!("kpoll/{}", backend.name());
-            progress(&format!("N={n} A={active} {label}"));
-            let stats = run_loop(KpollLoop::new(backend)?, &conns, &workload)?;
-            rows.insert(label, row_of(&stats));
-        }
-        progress(&format!("N={n} A={active} mio"));
-        rows.insert(
-            "mio".into(),
-            row_of(&run_loop(MioLoop::new()?, &conns, &workload)?),
-        );
-        progress(&format!("N={n} A={active} polling"));
-        rows.insert(
-            "polling".into(),
-            row_of(&run_loop(PollingLoop::new()?, &conns, &workload)?),
-        );
-        progress(&format!("N={n} A={active} raw-rs/epoll"));
-        rows.insert(
-            "raw-rs/epoll".into(),
-            row_of(&run_loop(RawEpoll::new()?, &conns, &workload)?),
-        );
-        drop(conns);
+        let mut runs: Vec<Vec<RunStats>> = vec![Vec::new(); contenders.len()];
 
-        // In child processes: the C loops.
-        for &(bin, method, label) in C_LOOPS {
-            let path = opts.c_dir.join(bin);
-            if !path.exists() {
-                continue;
+        // Each pass starts one loop further on, so that no loop always
+        // runs first or last.
+        for pass in 0..passes {
+            for k in 0..contenders.len() {
+                let i = (k + pass) % contenders.len();
+                let c = contenders[i];
+                progress(&format!(
+                    "N={n} A={active} pass {}/{passes} {}",
+                    pass + 1,
+                    c.label()
+                ));
+                runs[i].push(c.run(opts, &conns, &workload)?);
             }
-            progress(&format!("N={n} A={active} {label}"));
-            rows.insert(label.to_string(), run_c(&path, method, n, &workload)?);
         }
         eprint!("\r{:70}\r", "");
+        drop(conns);
 
+        let rows: BTreeMap<String, Row> = contenders
+            .iter()
+            .zip(&runs)
+            .map(|(c, r)| (c.label(), pool(r)))
+            .collect();
         print_rows(n, &workload, &rows);
         results.insert((n, active), rows);
     }
@@ -224,18 +284,8 @@ fn run_loop<L: EventLoop>(mut lp: L, conns: &Conns, workload: &Workload) -> io::
     Ok(stats)
 }
 
-fn row_of(stats: &RunStats) -> Row {
-    Row {
-        wall_per_event: stats.wall_per_event(),
-        cpu_per_event: stats.cpu_per_event(),
-        waits: stats.waits,
-        heap_per_fd: None,
-        allocations_per_wait: Some(stats.allocations_per_wait()),
-    }
-}
-
 /// Runs one C loop and parses its `key=value` line.
-fn run_c(path: &Path, method: &str, n: usize, workload: &Workload) -> io::Result<Row> {
+fn run_c(path: &Path, method: &str, n: usize, workload: &Workload) -> io::Result<RunStats> {
     let out = Command::new(path)
         .args(["-n", &n.to_string(), "-a", &workload.active.to_string()])
         .args(["-w", &workload.writes.to_string()])
@@ -249,24 +299,36 @@ fn run_c(path: &Path, method: &str, n: usize, workload: &Workload) -> io::Result
             path.display()
         )));
     }
-    let fields: BTreeMap<&str, f64> = text
+    let fields: BTreeMap<&str, &str> = text
         .split_whitespace()
         .filter_map(|kv| kv.split_once('='))
-        .filter_map(|(k, v)| v.parse().ok().map(|v| (k, v)))
         .collect();
-    let get = |k: &str| {
+    let bad = |k: &str| io::Error::new(ErrorKind::InvalidData, format!("bad {k} in: {text}"));
+    let num = |k: &str| -> io::Result<f64> {
         fields
             .get(k)
-            .copied()
-            .ok_or_else(|| io::Error::new(ErrorKind::InvalidData, format!("no {k} in: {text}")))
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad(k))
     };
-    let events = get("events")?;
-    Ok(Row {
-        wall_per_event: get("wall_ns")? / events,
-        cpu_per_event: get("cpu_ns")? / events,
-        waits: get("waits")?,
-        heap_per_fd: Some(get("heap_per_fd")?),
-        allocations_per_wait: None,
+    let list = |k: &str| -> io::Result<Vec<u64>> {
+        let v = fields.get(k).ok_or_else(|| bad(k))?;
+        v.split(',')
+            .map(|x| x.parse().map_err(|_| bad(k)))
+            .collect()
+    };
+    let rounds = workload.max_rounds;
+    let waits = num("waits")? as u64;
+    Ok(RunStats {
+        wall_ns: num("wall_ns")? as u64,
+        cpu_ns: num("cpu_ns")? as u64,
+        events: num("events")? as u64,
+        waits: waits as f64,
+        rounds,
+        allocations: 0,
+        total_waits: waits * rounds as u64,
+        wall_samples: list("wall_samples")?,
+        cpu_samples: list("cpu_samples")?,
+        heap_per_fd: Some(num("heap_per_fd")?),
     })
 }
 
@@ -290,26 +352,30 @@ fn print_rows(n: usize, workload: &Workload, rows: &BTreeMap<String, Row>) {
 }
 
 fn ratio_section(results: &Results) {
-    println!();
-    println!("## Ratios, pair by pair (wall time per event; below 1 = first is faster)");
-    println!();
-    let mut header = "| pair |".to_string();
-    let mut rule = "|---|".to_string();
-    for (n, a) in results.keys() {
-        header.push_str(&format!(" N={n} A={a} |"));
-        rule.push_str("---:|");
-    }
-    println!("{header}\n{rule}");
-    for &(num, den) in PAIRS {
-        let cells: Vec<String> = results
-            .values()
-            .map(|rows| match (rows.get(num), rows.get(den)) {
-                (Some(a), Some(b)) => format!("{:.2}", ratio(a.wall_per_event, b.wall_per_event)),
-                _ => "-".to_string(),
-            })
-            .collect();
-        if cells.iter().any(|c| c != "-") {
-            println!("| {num} / {den} | {} |", cells.join(" | "));
+    let wall: fn(&Row) -> f64 = |r| r.wall_per_event;
+    let cpu: fn(&Row) -> f64 = |r| r.cpu_per_event;
+    for (what, metric) in [("wall-clock", wall), ("CPU", cpu)] {
+        println!();
+        println!("## Ratios, pair by pair: {what} time per event (below 1: the first is faster)");
+        println!();
+        let mut header = "| pair |".to_string();
+        let mut rule = "|---|".to_string();
+        for (n, a) in results.keys() {
+            header.push_str(&format!(" N={n} A={a} |"));
+            rule.push_str("---:|");
+        }
+        println!("{header}\n{rule}");
+        for &(num, den) in PAIRS {
+            let cells: Vec<String> = results
+                .values()
+                .map(|rows| match (rows.get(num), rows.get(den)) {
+                    (Some(a), Some(b)) => format!("{:.2}", ratio(metric(a), metric(b))),
+                    _ => "-".to_string(),
+                })
+                .collect();
+            if cells.iter().any(|c| c != "-") {
+                println!("| {num} / {den} | {} |", cells.join(" | "));
+            }
         }
     }
 }
