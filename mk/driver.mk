@@ -16,7 +16,8 @@ DRIVER_MAP := erlang/c_src/kpoll_drv.map
 DRIVER_LIB := target/release/libkpoll.a
 DRIVER_APP := build/erlang-driver/kpoll
 DRIVER_EBIN := $(DRIVER_APP)/ebin
-DRIVER_BEAMS := $(DRIVER_EBIN)/kpoll_drv.beam $(DRIVER_EBIN)/kpoll_drv_tests.beam
+DRIVER_BEAMS := $(DRIVER_EBIN)/kpoll_drv.beam \
+	$(DRIVER_EBIN)/kpoll_drv_tests.beam
 
 # erl_driver.h lives under the OTP root; asked only when a recipe needs it.
 DRIVER_ERTS_INCLUDE = $(shell $(ERL) -noshell -eval \

@@ -98,7 +98,6 @@ typedef struct kp_port {
     size_t capacity;
     kpoll_event *events;
     ErlDrvUInt64 *tokens;   /* tokens copied for ERL_DRV_UINT64 */
-    ErlDrvTermData *terms;
     kp_waiter waiter;
 } kp_port;
 
@@ -379,23 +378,17 @@ free_buffers(kp_port *kp)
         driver_free(kp->events);
     if (kp->tokens != NULL)
         driver_free(kp->tokens);
-    if (kp->terms != NULL)
-        driver_free(kp->terms);
     kp->events = NULL;
     kp->tokens = NULL;
-    kp->terms = NULL;
 }
 
 static int
 alloc_buffers(kp_port *kp, size_t capacity)
 {
-    size_t words = TERM_WORDS_FRAME + TERM_WORDS_PER_EVENT * capacity;
-
     kp->capacity = capacity;
     kp->events = driver_alloc(sizeof(*kp->events) * capacity);
     kp->tokens = driver_alloc(sizeof(*kp->tokens) * capacity);
-    kp->terms = driver_alloc(sizeof(*kp->terms) * words);
-    if (kp->events == NULL || kp->tokens == NULL || kp->terms == NULL) {
+    if (kp->events == NULL || kp->tokens == NULL) {
         free_buffers(kp);
         return -ENOMEM;
     }
@@ -406,8 +399,19 @@ alloc_buffers(kp_port *kp, size_t capacity)
 static void
 deliver(kp_port *kp, int n)
 {
-    ErlDrvTermData *t = kp->terms;
+    ErlDrvTermData small[TERM_WORDS_FRAME + TERM_WORDS_PER_EVENT];
+    ErlDrvTermData *t = small;
     int i, j, count;
+
+    /* Out of memory, the events already taken are lost: say so. */
+    if (n > 1) {
+        t = driver_alloc(sizeof(*t) * (TERM_WORDS_FRAME
+                                       + TERM_WORDS_PER_EVENT * (size_t)n));
+        if (t == NULL) {
+            t = small;
+            n = -ENOMEM;
+        }
+    }
 
     t[0] = ERL_DRV_ATOM;
     t[1] = atom_kpoll;
@@ -452,6 +456,8 @@ deliver(kp_port *kp, int n)
     t[count++] = 3;
 
     erl_drv_output_term(kp->port_term, t, count);
+    if (t != small)
+        driver_free(t);
 }
 
 static int
@@ -540,7 +546,7 @@ kp_output(ErlDrvData data, char *buf, ErlDrvSizeT len)
     (void)len;
 }
 
-/* Undoes a half-made open; nothing was handed to driver_select yet. */
+/* Undoes a half-made open; the BEAM does not watch any of it. */
 static void
 open_unwind(kp_port *kp, kpoll *poller, int read_fd, int write_fd)
 {
@@ -548,6 +554,8 @@ open_unwind(kp_port *kp, kpoll *poller, int read_fd, int write_fd)
     close_signal(read_fd, write_fd);
     kpoll_free(poller);
     free_buffers(kp);
+    kp->poller = NULL;
+    kp->watch_fd = -1;
     kp->signal_write = -1;
 }
 
@@ -596,7 +604,6 @@ do_open(kp_port *kp, const char *buf, ErlDrvSizeT len)
             rc = waiter_start(kp);
         }
         if (rc < 0) {
-            kp->poller = NULL;
             driver_free(entry);
             open_unwind(kp, poller, read_fd, write_fd);
             return rc;
@@ -611,7 +618,12 @@ do_open(kp_port *kp, const char *buf, ErlDrvSizeT len)
     entry->owns_fd = read_fd >= 0;
     entry->poller = poller;
     pending_add(entry);
-    driver_select(kp->port, (ErlDrvEvent)(intptr_t)fd, ERL_DRV_USE, 1);
+    if (driver_select(kp->port, (ErlDrvEvent)(intptr_t)fd, ERL_DRV_USE,
+                      1) < 0) {
+        driver_free(pending_take(fd));
+        open_unwind(kp, poller, read_fd, write_fd);
+        return -EMFILE;
+    }
     return 0;
 }
 

@@ -8,7 +8,8 @@
          level_reports_while_readable/1,
          oneshot_reports_once_until_modify/1, token_round_trips/1,
          deregister_stops_reports/1, peer_close_reports_readable/1,
-         many_fds_all_reported_within_fair_waits/1, close_frees_every_fd/1,
+         many_fds_all_reported_within_fair_waits/1,
+         capacity_one_takes_turns/1, close_frees_every_fd/1,
          port_close_frees_every_fd/1, owner_exit_frees_every_fd/1,
          activate_from_another_process_reports_to_owner/1,
          random_bytes_get_replies_not_crashes/1, backend_and_info/1]).
@@ -22,7 +23,8 @@ backend_test_() ->
              level_reports_while_readable,
              oneshot_reports_once_until_modify, token_round_trips,
              deregister_stops_reports, peer_close_reports_readable,
-             many_fds_all_reported_within_fair_waits, close_frees_every_fd,
+             many_fds_all_reported_within_fair_waits,
+             capacity_one_takes_turns, close_frees_every_fd,
              port_close_frees_every_fd, owner_exit_frees_every_fd,
              activate_from_another_process_reports_to_owner,
              random_bytes_get_replies_not_crashes, backend_and_info],
@@ -186,6 +188,15 @@ many_fds_all_reported_within_fair_waits(B) ->
                                  end, Acc, Events)
              end, sets:new(), lists:seq(1, 3)),
     ?assertEqual(N, sets:size(Seen)),
+    ok = kpoll_drv:close(P),
+    close_udp([S || {S, _} <- Socks]).
+
+capacity_one_takes_turns(B) ->
+    {ok, P} = kpoll_drv:open(#{backend => B, capacity => 1}),
+    Socks = [udp() || _ <- lists:seq(1, 3)],
+    [ok = kpoll_drv:register(P, Fd, [write], Fd) || {_, Fd} <- Socks],
+    Seen = lists:usort([T || _ <- lists:seq(1, 3), {_, T, _} <- await(P)]),
+    ?assertEqual(lists:sort([Fd || {_, Fd} <- Socks]), Seen),
     ok = kpoll_drv:close(P),
     close_udp([S || {S, _} <- Socks]).
 
