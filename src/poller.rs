@@ -273,13 +273,15 @@ impl<S: Selector> Core<S> {
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
         };
 
-        let deadline = timeout.map(|t| Instant::now().checked_add(t));
+        // The clock is read only for a positive timeout, and the time left
+        // only computed when a call ends with nothing to report.
+        let start = timeout.filter(|t| !t.is_zero()).map(|_| Instant::now());
+        let mut timeout_ms = timeout.map_or(-1, ceil_ms);
         loop {
-            let timeout_ms = remaining_ms(deadline);
             match self.selector.select(&mut waiter, sink, timeout_ms) {
                 Ok(woken) => {
                     if woken {
-                        self.wakes.fetch_add(1, Ordering::Relaxed);
+                        bump(&self.wakes, 1);
                     }
                     // A nudge, or events dropped as stale, end a call with
                     // nothing to report: wait again for the time left.
@@ -290,11 +292,14 @@ impl<S: Selector> Core<S> {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),
             }
+            if let (Some(start), Some(timeout)) = (start, timeout) {
+                timeout_ms = ceil_ms(timeout.saturating_sub(start.elapsed()));
+            }
         }
 
         let count = sink.len();
-        self.waits.fetch_add(1, Ordering::Relaxed);
-        self.events.fetch_add(count as u64, Ordering::Relaxed);
+        bump(&self.waits, 1);
+        bump(&self.events, count as u64);
         Ok(count)
     }
 
@@ -324,17 +329,23 @@ fn check_fd(fd: RawFd) -> io::Result<()> {
     }
 }
 
-/// The timeout for the next blocking call: -1 for none, else the
-/// milliseconds left until `deadline`, rounded up so that a wait never ends
-/// before its time.
-fn remaining_ms(deadline: Option<Option<Instant>>) -> i32 {
-    let deadline = match deadline {
-        None | Some(None) => return -1,
-        Some(Some(deadline)) => deadline,
-    };
-    let left = deadline.saturating_duration_since(Instant::now());
-    let ms = left.as_nanos().div_ceil(1_000_000);
+/// `duration` in milliseconds for a blocking call, rounded up so that a wait
+/// never ends before its time, and capped at what the call takes.
+fn ceil_ms(duration: Duration) -> i32 {
+    let ms = duration
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(duration.subsec_nanos().div_ceil(1_000_000)));
     i32::try_from(ms).unwrap_or(i32::MAX)
+}
+
+/// Adds to a counter that only the waiter writes (the waiter lock is held),
+/// without the cost of an atomic read-modify-write.
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
 }
 
 enum Inner {
@@ -600,15 +611,13 @@ mod tests {
     }
 
     #[test]
-    fn timeouts_round_up_and_never_go_negative() {
-        assert_eq!(remaining_ms(None), -1);
-        assert_eq!(remaining_ms(Some(None)), -1);
-        let soon = Instant::now() + Duration::from_micros(100);
-        assert!(remaining_ms(Some(Some(soon))) <= 1);
-        let past = Instant::now() - Duration::from_millis(5);
-        assert_eq!(remaining_ms(Some(Some(past))), 0);
-        let later = Instant::now() + Duration::from_millis(1500);
-        let ms = remaining_ms(Some(Some(later)));
-        assert!((1400..=1500).contains(&ms), "{ms}");
+    fn timeouts_round_up_and_saturate() {
+        assert_eq!(ceil_ms(Duration::ZERO), 0);
+        assert_eq!(ceil_ms(Duration::from_micros(1)), 1);
+        assert_eq!(ceil_ms(Duration::from_micros(1000)), 1);
+        assert_eq!(ceil_ms(Duration::from_micros(1001)), 2);
+        assert_eq!(ceil_ms(Duration::from_millis(1500)), 1500);
+        assert_eq!(ceil_ms(Duration::from_secs(3_000_000)), i32::MAX);
+        assert_eq!(ceil_ms(Duration::MAX), i32::MAX);
     }
 }

@@ -113,8 +113,10 @@ impl Epoll {
 
     /// Records that the fallback list changed, and tells a waiter.
     fn fallback_changed(&self) -> io::Result<()> {
+        // The waiter checks the flag before it blocks; the nudge, sent
+        // whether it waits or not, makes it look again if it did block.
         self.fallback_dirty.store(true, Ordering::SeqCst);
-        self.waker.nudge()
+        self.waker.nudge_always()
     }
 
     /// Adds `fd` to the kernel's set with `interest`, and tells which flag
@@ -293,13 +295,10 @@ impl Selector for Epoll {
         sink: &mut Sink<'_>,
         timeout_ms: i32,
     ) -> io::Result<bool> {
-        self.waker.enter();
         if self.fallback_dirty.load(Ordering::SeqCst) {
             self.rebuild_fallback(waiter);
         }
-        let blocked = self.block(waiter, sink.capacity(), timeout_ms);
-        self.waker.leave();
-        let (n, fallback_ready) = blocked?;
+        let (n, fallback_ready) = self.block(waiter, sink.capacity(), timeout_ms)?;
         if n == 0 && fallback_ready == 0 {
             return Ok(false);
         }

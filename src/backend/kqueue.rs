@@ -142,8 +142,10 @@ impl Kqueue {
     }
 
     fn fallback_changed(&self) -> io::Result<()> {
+        // The waiter checks the flag before it blocks; the nudge, sent
+        // whether it waits or not, makes it look again if it did block.
         self.fallback_dirty.store(true, Ordering::SeqCst);
-        self.waker.nudge()
+        self.waker.nudge_always()
     }
 
     /// Brings the kernel's filters for `fd` from `added` to what `interest`
@@ -369,7 +371,6 @@ impl Selector for Kqueue {
         sink: &mut Sink<'_>,
         timeout_ms: i32,
     ) -> io::Result<bool> {
-        self.waker.enter();
         if self.fallback_dirty.load(Ordering::SeqCst) {
             let registry = self.lock();
             self.fallback_dirty.store(false, Ordering::SeqCst);
@@ -423,7 +424,6 @@ impl Selector for Kqueue {
             let n = cvt(ret as libc::c_int)? as usize;
             Ok::<_, io::Error>((n, fallback_ready, max))
         })();
-        self.waker.leave();
         let (n, fallback_ready, max) = blocked?;
         if n == 0 && fallback_ready == 0 && waiter.backlog.is_empty() {
             return Ok(false);

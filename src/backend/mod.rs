@@ -24,6 +24,10 @@
 //! emulation, the fallback list of epoll and kqueue) are told of a change made
 //! while a thread waits by a *nudge*: the wake source fires without a user
 //! wake, the waiter rebuilds its set and goes on waiting for the time left.
+//! poll, select and /dev/poll nudge only a thread that is inside a wait (a
+//! flag the waiter sets around its blocking call); epoll and kqueue, whose
+//! fallback list changes rarely, nudge always and keep the flag off their
+//! wait path.
 
 use std::io;
 use std::os::fd::RawFd;

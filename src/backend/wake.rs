@@ -122,6 +122,15 @@ impl Waker {
         }
     }
 
+    /// Tells the waiter that its set changed, whether one waits or not: a
+    /// backend whose waiter checks for changes only rarely (the fallback list
+    /// of the kernel polls) thereby keeps `enter` and `leave` off its wait
+    /// path, at the cost of one spurious return of the next wait.
+    #[cfg_attr(any(target_os = "solaris", target_os = "illumos"), allow(dead_code))]
+    pub fn nudge_always(&self) -> io::Result<()> {
+        self.signal(NUDGE)
+    }
+
     /// Marks the start of a blocking call; the caller then checks for
     /// changes made before it (see `nudge`).
     pub fn enter(&self) {
