@@ -499,26 +499,28 @@ pub extern "C" fn kpoll_strerror(error: c_int) -> *const c_char {
     boundary(c"unknown error".as_ptr(), || error_text(error).as_ptr())
 }
 
-/// The largest errno value Linux hands out; texts are kept for 1 to this.
-const MAX_ERRNO: usize = 4095;
+/// errno values stay below this on every OS kpoll builds for (Linux's
+/// highest is 133); beyond it there is no system text to give.
+const ERRNO_LIMIT: u32 = 256;
 
 fn error_text(error: c_int) -> &'static CStr {
     if error >= 0 {
         return c"success";
     }
-    let errno = error.unsigned_abs() as usize;
-    if let Some(text) = kpoll_error_text(errno as c_int) {
-        return text;
-    }
-    if errno > MAX_ERRNO {
+    let errno = error.unsigned_abs();
+    if errno >= ERRNO_LIMIT {
         return c"unknown error";
     }
+    let errno = errno as c_int;
+    kpoll_error_text(errno).unwrap_or_else(|| system_error_texts()[errno as usize].as_c_str())
+}
 
-    // The system's texts, made once: strerror's buffer may be overwritten
-    // by the next call, and this pointer must stay valid.
-    static SYSTEM: OnceLock<Vec<CString>> = OnceLock::new();
-    let texts = SYSTEM.get_or_init(|| (1..=MAX_ERRNO as i32).map(system_error_text).collect());
-    texts[errno - 1].as_c_str()
+/// The system's text for each errno value below `ERRNO_LIMIT`, made once:
+/// strerror's buffer may be overwritten by the next call, and the pointers
+/// handed to C must stay valid.
+fn system_error_texts() -> &'static [CString] {
+    static TEXTS: OnceLock<Vec<CString>> = OnceLock::new();
+    TEXTS.get_or_init(|| (0..ERRNO_LIMIT as c_int).map(system_error_text).collect())
 }
 
 /// What the errors kpoll gives itself mean when a kpoll call returns them.
@@ -623,7 +625,8 @@ mod tests {
         assert_eq!(text(-libc::ENOMEM), "Cannot allocate memory");
         assert_eq!(text(c_int::MIN), "unknown error");
         assert_eq!(text(-4096), "unknown error");
-        assert!(!text(-4095).is_empty());
+        assert_eq!(text(-256), "unknown error");
+        assert!(!text(-255).is_empty());
     }
 
     #[test]
