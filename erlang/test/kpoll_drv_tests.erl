@@ -11,6 +11,7 @@
          many_fds_all_reported_within_fair_waits/1,
          capacity_one_takes_turns/1, close_frees_every_fd/1,
          port_close_frees_every_fd/1, owner_exit_frees_every_fd/1,
+         concurrent_open_close_frees_every_fd/1,
          activate_from_another_process_reports_to_owner/1,
          random_bytes_get_replies_not_crashes/1, backend_and_info/1]).
 
@@ -26,6 +27,7 @@ backend_test_() ->
              many_fds_all_reported_within_fair_waits,
              capacity_one_takes_turns, close_frees_every_fd,
              port_close_frees_every_fd, owner_exit_frees_every_fd,
+             concurrent_open_close_frees_every_fd,
              activate_from_another_process_reports_to_owner,
              random_bytes_get_replies_not_crashes, backend_and_info],
     [{atom_to_list(B),
@@ -256,6 +258,33 @@ owner_exit_frees_every_fd(B) ->
     await_fd_count(Before),
     close_udp([S]).
 
+%% Ports opened, fed and closed from many processes at once, some closed
+%% with events on the way, some left to their owner's exit.
+concurrent_open_close_frees_every_fd(B) ->
+    ok = kpoll_drv:load(),
+    {S, Fd} = udp(),
+    Before = count_fds(),
+    Threads = count_threads(),
+    Self = self(),
+    Run = fun(I) ->
+                  [begin
+                       {ok, P} = kpoll_drv:open(#{backend => B}),
+                       ok = kpoll_drv:register(P, Fd, [write], J),
+                       ok = kpoll_drv:activate(P),
+                       case (I + J) rem 3 of
+                           0 -> ok = kpoll_drv:close(P);
+                           1 -> true = port_close(P);
+                           2 -> ok
+                       end
+                   end || J <- lists:seq(1, 25)],
+                  Self ! {done, self()}
+          end,
+    Pids = [spawn(fun() -> Run(I) end) || I <- lists:seq(1, 8)],
+    [receive {done, Pid} -> ok end || Pid <- Pids],
+    await_fd_count(Before),
+    await_thread_count(Threads),
+    close_udp([S]).
+
 activate_from_another_process_reports_to_owner(B) ->
     {ok, P} = kpoll_drv:open(#{backend => B}),
     {S, Fd} = udp(),
@@ -373,14 +402,17 @@ count_threads() ->
     {ok, Names} = file:list_dir("/proc/self/task"),
     length(Names).
 
+await_thread_count(Expected) ->
+    await_count(fun count_threads/0, Expected, 50).
+
 %% stop_select may run after the port is gone, so the count is awaited.
 await_fd_count(Expected) ->
-    await_fd_count(Expected, 50).
+    await_count(fun count_fds/0, Expected, 50).
 
-await_fd_count(Expected, 0) ->
-    ?assertEqual(Expected, count_fds());
-await_fd_count(Expected, Tries) ->
-    case count_fds() of
+await_count(Count, Expected, 0) ->
+    ?assertEqual(Expected, Count());
+await_count(Count, Expected, Tries) ->
+    case Count() of
         Expected -> ok;
-        _ -> timer:sleep(100), await_fd_count(Expected, Tries - 1)
+        _ -> timer:sleep(100), await_count(Count, Expected, Tries - 1)
     end.
