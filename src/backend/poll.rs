@@ -57,9 +57,6 @@ impl Poll {
                 });
             }
         }
-        if waiter.cursor >= waiter.fds.len() {
-            waiter.cursor = 1;
-        }
     }
 }
 
@@ -135,38 +132,50 @@ impl Selector for Poll {
         }
 
         let woken = waiter.fds[0].revents != 0 && self.waker.drain();
-        let mut registry = self.lock();
-        let count = waiter.fds.len() - 1;
-        let start = waiter.cursor.clamp(1, count.max(1));
-        for step in 0..count {
-            let index = 1 + (start - 1 + step) % count;
-            let entry = &mut waiter.fds[index];
-            if entry.revents == 0 || entry.fd < 0 {
-                continue;
-            }
-            if sink.is_full() {
-                waiter.cursor = index;
-                return Ok(woken);
-            }
-            let found = poll_readiness(entry.revents);
-            entry.revents = 0;
+        // poll(2) counts the entries it filled in: the scan stops at the last.
+        let mut left = ready - usize::from(waiter.fds[0].revents != 0);
+        if left == 0 {
+            return Ok(woken);
+        }
 
-            // The registry is the truth: the fd may have been changed or
-            // deregistered while poll ran.
-            let Some(slot) = registry.get_mut(entry.fd) else {
-                continue;
-            };
-            let readiness = reportable(slot.interest, found);
-            if !slot.armed || readiness.is_empty() {
-                continue;
-            }
-            sink.push(Event::new(entry.fd, slot.token, readiness));
-            if slot.interest.is_oneshot() {
-                slot.armed = false;
-                entry.fd = -1 - entry.fd;
+        let mut registry = self.lock();
+        let len = waiter.fds.len();
+        let start = if (1..len).contains(&waiter.cursor) {
+            waiter.cursor
+        } else {
+            1
+        };
+        for (lo, hi) in [(start, len), (1, start)] {
+            for (offset, entry) in waiter.fds[lo..hi].iter_mut().enumerate() {
+                if entry.revents == 0 {
+                    continue;
+                }
+                if sink.is_full() {
+                    waiter.cursor = lo + offset;
+                    return Ok(woken);
+                }
+                let found = poll_readiness(entry.revents);
+                entry.revents = 0;
+
+                // The registry is the truth: the fd may have been changed or
+                // deregistered while poll ran.
+                if let Some(slot) = registry.get_mut(entry.fd) {
+                    let readiness = reportable(slot.interest, found);
+                    if slot.armed && !readiness.is_empty() {
+                        sink.push(Event::new(entry.fd, slot.token, readiness));
+                        if slot.interest.is_oneshot() {
+                            // Disarmed here too: poll(2) skips negative fds.
+                            slot.armed = false;
+                            entry.fd = -1 - entry.fd;
+                        }
+                    }
+                }
+                left -= 1;
+                if left == 0 {
+                    return Ok(woken);
+                }
             }
         }
-        waiter.cursor = start;
         Ok(woken)
     }
 
