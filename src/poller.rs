@@ -498,6 +498,32 @@ impl Poller {
     /// Replaces the interest and token of `fd`, and re-arms a oneshot
     /// registration. Takes effect in a wait in progress.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// use std::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    ///
+    /// use kpoll::{Events, Interest, Poller};
+    ///
+    /// let poller = Poller::new()?;
+    /// let (mut a, b) = UnixStream::pair()?;
+    /// a.write_all(b"x")?;
+    /// poller.register(&b, Interest::READABLE | Interest::ONESHOT, 1)?;
+    ///
+    /// let mut events = Events::with_capacity(8);
+    /// let soon = Some(Duration::from_millis(20));
+    /// assert_eq!(poller.wait(&mut events, soon)?, 1);
+    /// // Disarmed: still readable, but not reported again...
+    /// assert_eq!(poller.wait(&mut events, soon)?, 0);
+    /// // ...until re-armed.
+    /// poller.modify(&b, Interest::READABLE | Interest::ONESHOT, 2)?;
+    /// assert_eq!(poller.wait(&mut events, soon)?, 1);
+    /// assert_eq!(events.iter().next().unwrap().token(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// `ENOENT` if `fd` is not registered, `EBADF` if the kernel finds it
@@ -552,6 +578,26 @@ impl Poller {
     /// Makes the wait in progress return, or the next one if none is in
     /// progress. Wakes made before a wait collapse into one. Safe to call
     /// from a signal handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::thread;
+    ///
+    /// use kpoll::{Events, Poller};
+    ///
+    /// let poller = Arc::new(Poller::new()?);
+    /// let waker = Arc::clone(&poller);
+    /// let thread = thread::spawn(move || waker.wake());
+    ///
+    /// // Waits for ever, until the other thread's wake: no event.
+    /// let mut events = Events::with_capacity(8);
+    /// assert_eq!(poller.wait(&mut events, None)?, 0);
+    /// thread.join().unwrap()?;
+    /// assert_eq!(poller.stats().wakes, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     ///
     /// # Errors
     ///
