@@ -55,6 +55,14 @@ static long long cpu_ns(void)
 	       ((long long)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
 }
 
+/* Bytes malloc has handed out: from its arenas and, for big blocks, mmap. */
+static size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
 static int cmp_ll(const void *a, const void *b)
 {
 	long long x = *(const long long *)a, y = *(const long long *)b;
@@ -199,10 +207,10 @@ int workload_main(int argc, char **argv, const struct loop_impl *impl)
 		return 1;
 
 	/* The loop's own heap per registration, as malloc sees it. */
-	heap_before = mallinfo2().uordblks;
+	heap_before = heap_in_use();
 	if (impl->setup(&w) < 0)
 		return 1;
-	heap_after = mallinfo2().uordblks;
+	heap_after = heap_in_use();
 
 	/* One warm-up round, untimed, so that lazy allocations are done. */
 	run_round(&w, impl, &wall[0], &cpu[0]);

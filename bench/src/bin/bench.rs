@@ -381,39 +381,67 @@ fn ratio_section(results: &Results) {
 }
 
 /// Registers and deregisters `fds` on `lp`, `reps` times; ns per pair.
-fn reg_cost<L: EventLoop>(mut lp: L, fds: &[RawFd], reps: usize) -> io::Result<f64> {
+fn reg_cost<L: EventLoop>(mut lp: L, fds: &[RawFd], reps: usize) -> io::Result<Vec<u64>> {
     let mut samples = Vec::with_capacity(reps);
     for _ in 0..reps {
         let t0 = Instant::now();
         lp.register_all(fds)?;
         lp.deregister_all(fds)?;
-        samples.push(ns_since(t0));
+        samples.push(ns_since(t0) / fds.len() as u64);
     }
-    Ok(median(&mut samples) as f64 / fds.len() as f64)
+    Ok(samples)
 }
 
 fn registration_section(opts: &Options) -> io::Result<Vec<(String, f64)>> {
     let n = if opts.smoke { 200 } else { 9900 };
-    let reps = if opts.smoke { 3 } else { 11 };
-    progress("register + deregister");
+    let (passes, reps) = if opts.smoke { (1, 3) } else { (5, 5) };
     let conns = Conns::socketpairs(n)?;
     let fds = &conns.rd;
-    let mut rows = vec![(
-        "raw epoll_ctl".to_string(),
-        reg_cost(RawEpoll::new()?, fds, reps)?,
-    )];
-    for &b in KPOLL_BACKENDS.iter().filter(|b| b.is_supported()) {
-        rows.push((
-            format!("kpoll/{}", b.name()),
-            reg_cost(KpollLoop::new(b)?, fds, reps)?,
-        ));
+    let mut who = vec![Contender::RawRust];
+    who.extend(
+        KPOLL_BACKENDS
+            .iter()
+            .filter(|b| b.is_supported())
+            .map(|&b| Contender::Kpoll(b)),
+    );
+    who.extend([Contender::Mio, Contender::Polling]);
+
+    let mut samples: Vec<Vec<u64>> = vec![Vec::new(); who.len()];
+    for pass in 0..passes {
+        for k in 0..who.len() {
+            let i = (k + pass) % who.len();
+            progress(&format!(
+                "register + deregister, pass {}/{passes}: {}",
+                pass + 1,
+                who[i].label()
+            ));
+            samples[i].extend(match who[i] {
+                Contender::Kpoll(b) => reg_cost(KpollLoop::new(b)?, fds, reps)?,
+                Contender::Mio => reg_cost(MioLoop::new()?, fds, reps)?,
+                Contender::Polling => reg_cost(PollingLoop::new()?, fds, reps)?,
+                _ => reg_cost(RawEpoll::new()?, fds, reps)?,
+            });
+        }
     }
-    rows.push(("mio".into(), reg_cost(MioLoop::new()?, fds, reps)?));
-    rows.push(("polling".into(), reg_cost(PollingLoop::new()?, fds, reps)?));
     eprint!("\r{:70}\r", "");
+    let rows: Vec<(String, f64)> = who
+        .iter()
+        .zip(&mut samples)
+        .map(|(c, s)| {
+            let label = if matches!(c, Contender::RawRust) {
+                "raw epoll_ctl".into()
+            } else {
+                c.label()
+            };
+            (label, median(s) as f64)
+        })
+        .collect();
 
     println!();
-    println!("## Register + deregister ({n} fds, median of {reps})");
+    println!(
+        "## Register + deregister ({n} fds; median of {} runs, {passes} interleaved passes)",
+        passes * reps
+    );
     println!();
     println!("| loop | ns per register + deregister | vs raw epoll_ctl |");
     println!("|---|---:|---:|");
@@ -424,14 +452,17 @@ fn registration_section(opts: &Options) -> io::Result<Vec<(String, f64)>> {
     Ok(rows)
 }
 
+/// Makes a fresh [`WakePair`].
+type MakeWakePair = Box<dyn Fn() -> io::Result<WakePair>>;
+
 /// What a wake-latency run needs: a blocking wait and a wake from afar.
 struct WakePair {
     wait: Box<dyn FnMut() -> io::Result<()> + Send>,
     wake: Box<dyn Fn() -> io::Result<()> + Send + Sync>,
 }
 
-/// Median and 99th percentile, in ns, from a wake to the wait's return.
-fn wake_latency(pair: WakePair, iterations: usize) -> io::Result<(u64, u64)> {
+/// Nanoseconds from each wake to the wait's return.
+fn wake_latency(pair: WakePair, iterations: usize) -> io::Result<Vec<u64>> {
     let WakePair { mut wait, wake } = pair;
     let base = Instant::now();
     let returned_at = Arc::new(AtomicU64::new(0));
@@ -442,6 +473,7 @@ fn wake_latency(pair: WakePair, iterations: usize) -> io::Result<(u64, u64)> {
     let waiter = {
         let (returned_at, returns, stop) = (returned_at.clone(), returns.clone(), stop.clone());
         std::thread::spawn(move || -> io::Result<()> {
+            pin_to_cpu(1);
             loop {
                 wait()?;
                 returned_at.store(ns_since(base), Ordering::Release);
@@ -453,8 +485,14 @@ fn wake_latency(pair: WakePair, iterations: usize) -> io::Result<(u64, u64)> {
         })
     };
 
-    let mut samples = Vec::with_capacity(iterations);
-    for i in 0..iterations as u64 {
+    // The waker on one core, the waiter on the other: a wake crosses
+    // cores, as it does between an event loop and its worker threads.
+    pin_to_cpu(0);
+    // The first wakes warm the path up (the idle governor learns the
+    // rhythm, caches fill) and are not kept.
+    let warm_up = 100;
+    let mut samples = Vec::with_capacity(iterations + warm_up);
+    for i in 0..(iterations + warm_up) as u64 {
         // Give the waiter time to block again in the kernel.
         std::thread::sleep(Duration::from_micros(50));
         let sent = ns_since(base);
@@ -464,7 +502,7 @@ fn wake_latency(pair: WakePair, iterations: usize) -> io::Result<(u64, u64)> {
             if Instant::now() > deadline {
                 return Err(io::Error::new(ErrorKind::TimedOut, "a wake was lost"));
             }
-            std::hint::spin_loop();
+            std::thread::yield_now();
         }
         samples.push(returned_at.load(Ordering::Acquire).saturating_sub(sent));
     }
@@ -474,8 +512,37 @@ fn wake_latency(pair: WakePair, iterations: usize) -> io::Result<(u64, u64)> {
     waiter
         .join()
         .map_err(|_| io::Error::other("waiter panicked"))??;
-    let p99 = percentile(&mut samples, 0.99);
-    Ok((median(&mut samples), p99))
+    unpin();
+    samples.drain(..warm_up);
+    Ok(samples)
+}
+
+/// Binds the calling thread to `cpu`, when the machine has that many.
+fn pin_to_cpu(cpu: usize) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        return;
+    }
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t and `cpu` is below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu % cores, &mut set) };
+    // SAFETY: pid 0 is this thread; `set` is valid for its size. A failure
+    // only leaves the thread unpinned.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+}
+
+/// Lets the calling thread run on every core again.
+fn unpin() {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for cpu in 0..cores {
+        // SAFETY: `set` is a valid cpu_set_t and `cpu` is below the count.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: pid 0 is this thread; `set` is valid for its size.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
 }
 
 fn kpoll_wake_pair(backend: Backend) -> io::Result<WakePair> {
@@ -523,34 +590,46 @@ fn raw_wake_pair() -> io::Result<WakePair> {
 }
 
 fn wake_section(opts: &Options) -> io::Result<Vec<(String, (u64, u64))>> {
-    let iterations = if opts.smoke { 200 } else { 5000 };
-    let mut rows = Vec::new();
-    progress("wake latency: raw eventfd");
-    rows.push((
-        "raw eventfd + epoll".to_string(),
-        wake_latency(raw_wake_pair()?, iterations)?,
-    ));
+    let (passes, iterations) = if opts.smoke { (1, 200) } else { (5, 1000) };
+    let mut makers: Vec<(String, MakeWakePair)> =
+        vec![("raw eventfd + epoll".into(), Box::new(raw_wake_pair))];
     for &b in KPOLL_BACKENDS.iter().filter(|b| b.is_supported()) {
-        progress(&format!("wake latency: kpoll/{}", b.name()));
-        rows.push((
+        makers.push((
             format!("kpoll/{}", b.name()),
-            wake_latency(kpoll_wake_pair(b)?, iterations)?,
+            Box::new(move || kpoll_wake_pair(b)),
         ));
     }
-    progress("wake latency: mio");
-    rows.push((
-        "mio Waker".into(),
-        wake_latency(mio_wake_pair()?, iterations)?,
-    ));
-    progress("wake latency: polling");
-    rows.push((
-        "polling notify".into(),
-        wake_latency(polling_wake_pair()?, iterations)?,
-    ));
+    makers.push(("mio Waker".into(), Box::new(mio_wake_pair)));
+    makers.push(("polling notify".into(), Box::new(polling_wake_pair)));
+
+    // Whichever runs first in the process is slow (the cores settle into
+    // the rhythm), so one run is thrown away; then interleaved passes.
+    wake_latency(makers[0].1()?, iterations)?;
+    let mut samples: Vec<Vec<u64>> = vec![Vec::new(); makers.len()];
+    for pass in 0..passes {
+        for k in 0..makers.len() {
+            let i = (k + pass) % makers.len();
+            progress(&format!(
+                "wake latency, pass {}/{passes}: {}",
+                pass + 1,
+                makers[i].0
+            ));
+            samples[i].extend(wake_latency(makers[i].1()?, iterations)?);
+        }
+    }
     eprint!("\r{:70}\r", "");
+    let rows: Vec<(String, (u64, u64))> = makers
+        .iter()
+        .zip(&mut samples)
+        .map(|((label, _), s)| (label.clone(), (median(s), percentile(s, 0.99))))
+        .collect();
 
     println!();
-    println!("## Wake to return ({iterations} wakes, each into a blocked wait)");
+    println!(
+        "## Wake to return ({} wakes each, {passes} interleaved passes, each wake into a \
+         blocked wait)",
+        passes * iterations
+    );
     println!();
     println!("| loop | median | p99 | median vs raw |");
     println!("|---|---:|---:|---:|");
