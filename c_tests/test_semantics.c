@@ -545,6 +545,69 @@ static void test_a_second_waiter_gets_ebusy(kpoll_backend backend)
     kpoll_free(poller);
 }
 
+#define CHURN_ROUNDS 200
+
+struct churn {
+    kpoll *poller;
+    int errors;
+};
+
+/* Registers, re-arms and forgets a pair of its own, over and over. */
+static void *churn_registrations(void *arg)
+{
+    struct churn *job = (struct churn *)arg;
+    int sv[2], i;
+
+    if (make_pair(sv) != 0) {
+        job->errors++;
+        return NULL;
+    }
+    for (i = 0; i < CHURN_ROUNDS; i++) {
+        job->errors += kpoll_register(job->poller, sv[0], KPOLL_WRITABLE,
+                                      (uint64_t)sv[0]) != 0;
+        job->errors += kpoll_modify(job->poller, sv[0],
+                                    KPOLL_WRITABLE | KPOLL_ONESHOT,
+                                    (uint64_t)sv[0]) != 0;
+        job->errors += kpoll_wake(job->poller) != 0;
+        job->errors += kpoll_deregister(job->poller, sv[0]) != 0;
+    }
+    close_pair(sv);
+    return NULL;
+}
+
+static void test_calls_from_many_threads_at_once(kpoll_backend backend)
+{
+    kpoll *poller = open_poller(backend);
+    struct churn jobs[3];
+    pthread_t threads[3];
+    kpoll_event ev[CAP];
+    kpoll_stats stats;
+    int i, n, bad = 0;
+
+    REQUIRE(poller != NULL);
+    for (i = 0; i < 3; i++) {
+        jobs[i].poller = poller;
+        jobs[i].errors = 0;
+        REQUIRE(pthread_create(&threads[i], NULL, churn_registrations,
+                               &jobs[i]) == 0);
+    }
+
+    /* Wait throughout; every event must name a real fd. */
+    for (i = 0; i < 3 * CHURN_ROUNDS; i++) {
+        n = kpoll_wait(poller, ev, CAP, 1);
+        if (n < 0 || (n > 0 && ev[0].fd < 0))
+            bad++;
+    }
+    for (i = 0; i < 3; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_EQ(jobs[i].errors, 0);
+    }
+    CHECK_EQ(bad, 0);
+    CHECK_EQ(kpoll_get_stats(poller, &stats), 0);
+    CHECK_EQ(stats.registered, 0);
+    kpoll_free(poller);
+}
+
 static void test_deregister_stops_reports(kpoll_backend backend)
 {
     kpoll *poller = open_poller(backend);
@@ -832,6 +895,7 @@ const struct test_case semantics_tests[] = {
     TEST(timeouts_zero_and_positive),
     TEST(changes_from_other_threads_reach_the_wait),
     TEST(a_second_waiter_gets_ebusy),
+    TEST(calls_from_many_threads_at_once),
     TEST(deregister_stops_reports),
     TEST(deregister_forgets_a_closed_fd),
     TEST(a_closed_registered_fd_does_no_harm),
