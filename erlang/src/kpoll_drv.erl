@@ -53,17 +53,8 @@ open(Opts) when is_map(Opts) ->
     Backend = backend_code(maps:get(backend, Opts, auto)),
     Capacity = capacity(maps:get(capacity, Opts, ?DEFAULT_CAPACITY)),
     case load() of
-        ok ->
-            Port = open_port({spawn_driver, ?DRIVER}, [binary]),
-            case control(Port, ?CMD_OPEN, <<Backend:32, Capacity:32>>) of
-                ok ->
-                    {ok, Port};
-                {error, _} = Error ->
-                    port_close(Port),
-                    Error
-            end;
-        {error, _} = Error ->
-            Error
+        ok -> open_poller(Backend, Capacity);
+        {error, _} = Error -> Error
     end;
 open(_) ->
     error(badarg).
@@ -155,6 +146,22 @@ load() ->
     end.
 
 %% Internal.
+
+%% The port comes first, then its poller, so that kpoll's own errors (such
+%% as enotsup) reach the caller as they are.
+open_poller(Backend, Capacity) ->
+    try open_port({spawn_driver, ?DRIVER}, [binary]) of
+        Port ->
+            case control(Port, ?CMD_OPEN, <<Backend:32, Capacity:32>>) of
+                ok ->
+                    {ok, Port};
+                {error, _} = Error ->
+                    port_close(Port),
+                    Error
+            end
+    catch
+        error:Reason -> {error, Reason}
+    end.
 
 fd_command(Port, Command, Fd, Interest, Token)
   when is_port(Port), is_integer(Fd), is_list(Interest), is_integer(Token),

@@ -12,6 +12,7 @@
          capacity_one_takes_turns/1, close_frees_every_fd/1,
          port_close_frees_every_fd/1, owner_exit_frees_every_fd/1,
          concurrent_open_close_frees_every_fd/1,
+         running_out_of_fds_is_emfile_and_recovers/1,
          activate_from_another_process_reports_to_owner/1,
          random_bytes_get_replies_not_crashes/1, backend_and_info/1]).
 
@@ -28,6 +29,7 @@ backend_test_() ->
              capacity_one_takes_turns, close_frees_every_fd,
              port_close_frees_every_fd, owner_exit_frees_every_fd,
              concurrent_open_close_frees_every_fd,
+             running_out_of_fds_is_emfile_and_recovers,
              activate_from_another_process_reports_to_owner,
              random_bytes_get_replies_not_crashes, backend_and_info],
     [{atom_to_list(B),
@@ -287,6 +289,24 @@ concurrent_open_close_frees_every_fd(B) ->
     await_fd_count(Before),
     await_thread_count(Threads),
     close_udp([S]).
+
+%% Ports opened until the process has no fd left: the last open fails
+%% cleanly, and closing them all gives every fd back.
+running_out_of_fds_is_emfile_and_recovers(B) ->
+    Before = count_fds(),
+    Open = fun Open(Acc) ->
+                   case kpoll_drv:open(#{backend => B}) of
+                       {ok, P} -> Open([P | Acc]);
+                       {error, Reason} -> {Acc, Reason}
+                   end
+           end,
+    {Ports, Reason} = Open([]),
+    ?assertEqual(emfile, Reason),
+    ?assert(length(Ports) > 1000),
+    [ok = kpoll_drv:close(P) || P <- Ports],
+    await_fd_count(Before),
+    {ok, P} = kpoll_drv:open(#{backend => B}),
+    ok = kpoll_drv:close(P).
 
 activate_from_another_process_reports_to_owner(B) ->
     {ok, P} = kpoll_drv:open(#{backend => B}),
