@@ -32,6 +32,8 @@ struct client {
 };
 
 static kpoll *poller;
+static int listener;
+static int paused;                /* out of fds: not accepting for now */
 static volatile sig_atomic_t stopping;
 static struct client **clients;   /* by fd */
 static long live, peak;
@@ -99,14 +101,23 @@ static void drop_client(int fd)
     free(clients[fd]);
     clients[fd] = NULL;
     live--;
+
+    /* An fd is free again: take the waiting connections. */
+    if (paused && kpoll_modify(poller, listener, KPOLL_READABLE, LISTENER) == 0)
+        paused = 0;
 }
 
 /* Takes every connection waiting on the listener. */
-static void accept_clients(int listener, long max_fd)
+static void accept_clients(long max_fd)
 {
     for (;;) {
         int fd = accept(listener, NULL, NULL), rc;
 
+        /* Out of fds, the listener would stay readable: disarm it. */
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            paused = kpoll_modify(poller, listener, 0, LISTENER) == 0;
+            return;
+        }
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 fprintf(stderr, "echo_server: accept: %s\n",
@@ -177,7 +188,7 @@ int main(int argc, char **argv)
     kpoll_event events[BATCH];
     struct sigaction sa;
     struct rlimit lim;
-    int listener, rc, i;
+    int rc, i;
     long fd;
 
     /* Room for as many clients as the process may hold. */
@@ -209,7 +220,7 @@ int main(int argc, char **argv)
             die("kpoll_wait", rc);
         for (i = 0; i < rc; i++) {
             if (events[i].token == LISTENER)
-                accept_clients(listener, (long)lim.rlim_cur);
+                accept_clients((long)lim.rlim_cur);
             else if (clients[events[i].fd] != NULL)
                 serve_client(events[i].fd, events[i].events);
         }
