@@ -29,6 +29,7 @@
 struct client {
     char pending[4096];
     size_t len;
+    int stuck;          /* registered for WRITABLE until pending is out */
 };
 
 static kpoll *poller;
@@ -141,7 +142,8 @@ static void accept_clients(long max_fd)
     }
 }
 
-/* Writes what is pending; 0 when all of it went, 1 when some is left. */
+/* Writes what is pending: 0 when all of it went, 1 when some is left, -1 on
+ * an error. */
 static int flush_client(int fd, struct client *c)
 {
     while (c->len > 0) {
@@ -176,8 +178,13 @@ static void serve_client(int fd, uint32_t events)
         drop_client(fd);
         return;
     }
-    kpoll_modify(poller, fd, left ? KPOLL_WRITABLE : KPOLL_READABLE,
-                 (uint64_t)fd);
+
+    /* Wait for room while a reply is stuck, for data once it is out. */
+    if (left != c->stuck) {
+        c->stuck = left;
+        kpoll_modify(poller, fd, left ? KPOLL_WRITABLE : KPOLL_READABLE,
+                     (uint64_t)fd);
+    }
 }
 
 int main(int argc, char **argv)
