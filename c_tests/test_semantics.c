@@ -791,8 +791,9 @@ static void test_priority_data_is_reported(kpoll_backend backend)
 static void test_kpoll_fd_is_readable_when_events_wait(kpoll_backend backend)
 {
     kpoll *poller = open_poller(backend);
+    char path[] = "/tmp/kpoll-c-test-XXXXXX";
     struct pollfd pfd;
-    int sv[2];
+    int sv[2], file;
 
     REQUIRE(poller != NULL);
     if (!has_own_fd(backend)) {
@@ -809,8 +810,19 @@ static void test_kpoll_fd_is_readable_when_events_wait(kpoll_backend backend)
     put_byte(sv[1]);
     CHECK_EQ(poll(&pfd, 1, 2000), 1);
     CHECK(pfd.revents & POLLIN);
-
     close_pair(sv);
+    CHECK_EQ(kpoll_deregister(poller, sv[0]), 0);
+    CHECK_EQ(poll(&pfd, 1, 0), 0);
+
+    /* Also for a file that the kernel poll refuses and the fallback serves. */
+    file = mkstemp(path);
+    REQUIRE(file >= 0);
+    unlink(path);
+    CHECK_EQ(kpoll_register(poller, file, KPOLL_READABLE, 2), 0);
+    CHECK_EQ(poll(&pfd, 1, 2000), 1);
+    CHECK(pfd.revents & POLLIN);
+
+    close(file);
     kpoll_free(poller);
 }
 
