@@ -93,14 +93,18 @@ test-c: check-header c-stage
 		c-test-asan c-test-valgrind c-test-readme c-test-echo
 	@echo "test-c: all C suites passed"
 
-# The soname and the symbols a C program sees.
+# The soname, and exactly the functions the header declares exported.
 c-test-install:
 	readelf -d $(C_STAGE)/lib/libkpoll.so.$(KPOLL_VERSION) | \
 		grep -q 'SONAME.*\[libkpoll.so.$(KPOLL_MAJOR)\]'
 	test "$$(readlink $(C_STAGE)/lib/libkpoll.so.$(KPOLL_MAJOR))" = \
 		libkpoll.so.$(KPOLL_VERSION)
-	nm -D --defined-only $(C_STAGE)/lib/libkpoll.so | \
-		grep -c ' T kpoll_' | grep -qx 15
+	nm -D --defined-only $(C_STAGE)/lib/libkpoll.so | awk '{ print $$3 }' | \
+		sort > $(C_BUILD)/exported.txt
+	sed -n 's/^[a-z].* \**\(kpoll_[a-z_]*\)(.*/\1/p' include/kpoll.h | \
+		sort > $(C_BUILD)/declared.txt
+	test -s $(C_BUILD)/declared.txt
+	diff -u $(C_BUILD)/declared.txt $(C_BUILD)/exported.txt
 
 c-test-plain:
 	@mkdir -p $(C_BUILD)
