@@ -23,6 +23,7 @@ C_BUILD := $(CURDIR)/build/c
 C_STAGE := $(C_BUILD)/stage
 
 # What rustc --print native-static-libs names for the static library.
+# TODO: this is Linux with glibc's list; elsewhere set KPOLL_LIBS_PRIVATE.
 KPOLL_LIBS_PRIVATE ?= -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
 C_WARN := -Wall -Wextra -Wpedantic -Werror
@@ -63,6 +64,7 @@ c-lib:
 
 # lib/libkpoll.so.X.Y.Z with the soname link libkpoll.so.X and the link-time
 # name libkpoll.so, lib/libkpoll.a, include/kpoll.h, lib/pkgconfig/kpoll.pc.
+# TODO: ELF names only; macOS wants libkpoll.X.dylib (build.rs sets it).
 install: install-c
 
 install-c: c-lib
