@@ -7,7 +7,7 @@
 #                     latency, memory per fd and allocations per wait
 #   make bench-smoke  both, seconds long, checking only that they ran sanely
 
-DEB_PACKAGES += build-essential libevent-dev libev-dev
+DEB_PACKAGES += build-essential libevent-dev libev-dev erlang-base erlang-dev
 TEST_TARGETS += bench-smoke
 
 BENCH_TARGET_DIR ?= $(CURDIR)/target
@@ -27,7 +27,12 @@ endif
 BENCH_KPOLL_A := $(BENCH_BIN)/libkpoll.a
 BENCH_LIBS_kpoll_loop := $(BENCH_KPOLL_A) -lpthread -ldl -lm -lrt -lutil
 
-.PHONY: demo bench bench-smoke bench-c bench-rust bench-kpoll-lib
+BENCH_ERL_APP := $(BENCH_TARGET_DIR)/bench-erlang/kpoll
+BENCH_ERL_EBIN := $(BENCH_ERL_APP)/ebin
+BENCH_ERL_SRC := erlang/src/kpoll.erl erlang/src/kpoll_drv.erl \
+	bench/erlang/kpoll_bench.erl
+
+.PHONY: demo bench bench-smoke bench-c bench-rust bench-kpoll-lib bench-erlang
 
 bench-rust:
 	$(CARGO) build --release -p kpoll-bench
@@ -43,15 +48,40 @@ $(BENCH_C_OUT)/%: bench/c/%.c $(BENCH_C_COMMON)
 # libkpoll.a is cargo's to keep current: always ask it, then relink.
 $(BENCH_C_OUT)/kpoll_loop: bench-kpoll-lib
 
-bench-c: $(addprefix $(BENCH_C_OUT)/,$(BENCH_C_LOOPS))
+bench-c:
+	@tools/ensure-deps build-essential libevent-dev libev-dev
+	@$(MAKE) --no-print-directory $(addprefix $(BENCH_C_OUT)/,$(BENCH_C_LOOPS))
+
+# The NIF, the driver and their modules, laid out as an application
+# directory so that both find their libraries through code:priv_dir/1.
+bench-erlang:
+	erlang/native/build-nif.sh
+	$(MAKE) --no-print-directory driver
+	@mkdir -p $(BENCH_ERL_EBIN) $(BENCH_ERL_APP)/priv
+	erlc -Wall -o $(BENCH_ERL_EBIN) $(BENCH_ERL_SRC)
+	cp erlang/priv/libkpoll_nif.so erlang/priv/kpoll_drv.so \
+		$(BENCH_ERL_APP)/priv/
+
+# The Erlang part runs when it builds; otherwise the bench says so and
+# goes on without it.
+BENCH_WITH_ERLANG = if $(MAKE) --no-print-directory bench-erlang; then \
+		erlang="--erlang-ebin $(BENCH_ERL_EBIN)"; \
+	else \
+		echo "bench: the Erlang part did not build; skipped" >&2; \
+		erlang=""; \
+	fi
 
 demo:
+	@tools/ensure-deps build-essential
 	$(CARGO) build --release -p kpoll-bench --bin kpoll-demo
 	$(BENCH_BIN)/kpoll-demo --out $(BENCH_DEMO_OUT)
 
 bench: bench-c bench-rust
-	$(BENCH_BIN)/kpoll-bench --c-dir $(BENCH_C_OUT)
+	@$(BENCH_WITH_ERLANG); \
+	echo "$(BENCH_BIN)/kpoll-bench --c-dir $(BENCH_C_OUT) $$erlang"; \
+	$(BENCH_BIN)/kpoll-bench --c-dir $(BENCH_C_OUT) $$erlang
 
 bench-smoke: bench-c bench-rust
 	$(BENCH_BIN)/kpoll-demo --smoke --out $(BENCH_TARGET_DIR)/demo-smoke
-	$(BENCH_BIN)/kpoll-bench --smoke --c-dir $(BENCH_C_OUT)
+	@$(BENCH_WITH_ERLANG); \
+	$(BENCH_BIN)/kpoll-bench --smoke --c-dir $(BENCH_C_OUT) $$erlang

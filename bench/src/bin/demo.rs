@@ -10,7 +10,7 @@
 //! Usage: `kpoll-demo [--out DIR] [--smoke]`
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -107,12 +107,12 @@ fn run(out: &std::path::Path, smoke: bool) -> io::Result<()> {
                     workload.max_rounds = 3;
                 }
                 for &backend in &backends {
-                    eprint!(
-                        "\r[{:>3}/{total}] {:<10} N={n:<5} active={active:<3} {:<6}   ",
+                    progress(&format!(
+                        "[{:>3}/{total}] {:<10} N={n:<5} active={active:<3} {:<6}   ",
                         points.len() + 1,
                         transport.name(),
                         backend.name()
-                    );
+                    ));
                     let stats = measure(backend, &conns, &workload)?;
                     check(&stats, &workload)?;
                     points.push(Point {
@@ -126,7 +126,7 @@ fn run(out: &std::path::Path, smoke: bool) -> io::Result<()> {
             }
         }
     }
-    eprint!("\r{:70}\r", "");
+    progress("");
 
     let table = table(&points, sizes, &backends);
     print!("{table}");
@@ -137,6 +137,14 @@ fn run(out: &std::path::Path, smoke: bool) -> io::Result<()> {
     std::fs::write(out.join("kpoll-demo.txt"), &table)?;
     println!("chart: {}", svg_path.display());
     io::stdout().flush()
+}
+
+/// Shows the step under way on one line of a terminal (stderr, redrawn with
+/// a carriage return); nothing when stderr is a file or a pipe.
+fn progress(what: &str) {
+    if io::stderr().is_terminal() {
+        eprint!("\r{:70}\r{what}", "");
+    }
 }
 
 /// Registers every connection on a fresh poller and runs the workload.
