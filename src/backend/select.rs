@@ -201,11 +201,12 @@ impl Select {
         super::cvt(ret).map(|n| n as usize)
     }
 
-    /// Finds the armed registrations whose fd was closed.
+    /// Finds the armed registrations of this call whose fd was closed, in
+    /// fd order.
     fn find_closed(&self, waiter: &mut Waiter) {
         waiter.closed.clear();
         for (fd, slot) in self.lock().iter() {
-            if slot.armed && check_open(fd).is_err() {
+            if slot.armed && (fd as usize) < waiter.nfds && check_open(fd).is_err() {
                 waiter.closed.push(fd);
             }
         }
@@ -215,20 +216,6 @@ impl Select {
     fn report(&self, waiter: &mut Waiter, sink: &mut Sink<'_>) {
         let mut registry = self.lock();
         let wake_fd = self.wake_fd();
-
-        for &fd in &waiter.closed {
-            let Some(slot) = registry.get_mut(fd) else {
-                continue;
-            };
-            if sink.is_full() {
-                break;
-            }
-            sink.push(Event::new(fd, slot.token, Readiness::ERROR));
-            if slot.interest.is_oneshot() {
-                slot.armed = false;
-                waiter.master.clear(fd);
-            }
-        }
 
         let nfds = waiter.nfds;
         let start = if waiter.cursor < nfds {
@@ -257,7 +244,14 @@ impl Select {
                 let Some(slot) = registry.get_mut(raw) else {
                     continue;
                 };
-                let readiness = reportable(slot.interest, waiter.work.readiness(raw));
+                // A closed fd takes its turn in the scan like the others, so
+                // that closed fds cannot starve the ready ones.
+                let found = if waiter.closed.binary_search(&raw).is_ok() {
+                    Readiness::ERROR
+                } else {
+                    waiter.work.readiness(raw)
+                };
+                let readiness = reportable(slot.interest, found);
                 if !slot.armed || readiness.is_empty() {
                     continue;
                 }
@@ -351,6 +345,10 @@ impl Selector for Select {
             }
         }
         let ready = result?;
+        // The closed fds are marked in the working sets for the scan.
+        for &fd in &waiter.closed {
+            waiter.work.set(fd, Interest::READABLE);
+        }
         if ready == 0 && waiter.closed.is_empty() {
             return Ok(false);
         }
