@@ -128,7 +128,8 @@ fn run(out: &std::path::Path, smoke: bool) -> io::Result<()> {
     }
     progress("");
 
-    let table = table(&points, sizes, &backends);
+    let mut table = table(&points, sizes, &backends);
+    table.push_str(&summary(&points, sizes));
     print!("{table}");
 
     std::fs::create_dir_all(out)?;
@@ -204,6 +205,40 @@ fn table(points: &[Point], sizes: &[usize], backends: &[Backend]) -> String {
         }
     }
     t
+}
+
+/// One line per panel: how far poll and select fall behind epoll at the
+/// largest N.
+fn summary(points: &[Point], sizes: &[usize]) -> String {
+    let Some(&n) = sizes.last() else {
+        return String::new();
+    };
+    let mut out = format!("\nAt N = {n}, CPU time per event against epoll's:\n");
+    for &transport in TRANSPORTS {
+        for &active in ACTIVE {
+            let cpu = |b: Backend| {
+                points
+                    .iter()
+                    .find(|p| {
+                        p.transport == transport && p.active == active && p.n == n && p.backend == b
+                    })
+                    .map(|p| p.stats.cpu_per_event())
+            };
+            let Some(epoll) = cpu(Backend::Epoll) else {
+                continue;
+            };
+            let times =
+                |b: Backend| cpu(b).map_or("-".to_string(), |c| format!("{:.1}x", c / epoll));
+            let _ = writeln!(
+                out,
+                "  {:<10} {active:>3} active: poll {}, select {}",
+                transport.name(),
+                times(Backend::Poll),
+                times(Backend::Select)
+            );
+        }
+    }
+    out
 }
 
 fn color(backend: Backend) -> &'static str {
