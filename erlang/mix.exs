@@ -14,7 +14,7 @@ defmodule KPoll.MixProject do
       description: "Kernel polling (epoll, kqueue, /dev/poll, poll, select) for Elixir",
       compilers: [:kpoll_nif] ++ Mix.compilers(),
       erlc_paths: ["src"],
-      erlc_options: [:debug_info, :warnings_as_errors],
+      erlc_options: [:debug_info],
       # The compiler task is loaded by this file; compiling it again into
       # the application would redefine it.
       elixirc_paths: ["lib/k_poll.ex"],
