@@ -6,6 +6,8 @@
 #                     polling on one workload, plus registration, wake
 #                     latency, memory per fd and allocations per wait
 #   make bench-smoke  both, seconds long, checking only that they ran sanely
+#   make bench-callgrind  user-space instructions per wait of kpoll's C ABI
+#                     and of the raw loops: the overhead without the noise
 
 DEB_PACKAGES += build-essential libevent-dev libev-dev erlang-base erlang-dev
 TEST_TARGETS += bench-smoke
@@ -32,7 +34,8 @@ BENCH_ERL_EBIN := $(BENCH_ERL_APP)/ebin
 BENCH_ERL_SRC := erlang/src/kpoll.erl erlang/src/kpoll_drv.erl \
 	bench/erlang/kpoll_bench.erl
 
-.PHONY: demo bench bench-smoke bench-c bench-rust bench-kpoll-lib bench-erlang
+.PHONY: demo bench bench-smoke bench-c bench-rust bench-kpoll-lib bench-erlang \
+	bench-callgrind
 
 bench-rust:
 	$(CARGO) build --release -p kpoll-bench
@@ -85,3 +88,7 @@ bench-smoke: bench-c bench-rust
 	$(BENCH_BIN)/kpoll-demo --smoke --out $(BENCH_TARGET_DIR)/demo-smoke
 	@$(BENCH_WITH_ERLANG); \
 	$(BENCH_BIN)/kpoll-bench --smoke --c-dir $(BENCH_C_OUT) $$erlang
+
+bench-callgrind: bench-c
+	@tools/ensure-deps valgrind
+	bench/callgrind.sh $(BENCH_C_OUT)
