@@ -564,7 +564,6 @@ impl Poller {
     }
 
     /// The same wait, writing into a caller's array (the C ABI's).
-    #[allow(dead_code)]
     pub(crate) fn wait_into(
         &self,
         slots: &mut [MaybeUninit<Event>],

@@ -10,6 +10,7 @@ use kpoll::{Backend, Events, Interest, Readiness};
 
 #[test]
 fn no_event_after_deregister() {
+    let _serial = serial();
     each_backend(|_, poller| {
         let (a, b) = pair();
         poller.register(&b, Interest::READABLE, 1).unwrap();
@@ -23,6 +24,7 @@ fn no_event_after_deregister() {
 
 #[test]
 fn deregister_of_a_closed_fd_succeeds() {
+    let _serial = serial();
     each_backend(|_, poller| {
         let (_a, b) = pair();
         let fd = raw(&b);
@@ -35,6 +37,7 @@ fn deregister_of_a_closed_fd_succeeds() {
 
 #[test]
 fn closed_while_registered_is_reported_or_forgotten_never_a_crash() {
+    let _serial = serial();
     each_backend(|backend, poller| {
         let (_a, b) = pair();
         // Made before the close, so that neither takes the closed number.
@@ -72,6 +75,7 @@ fn closed_while_registered_is_reported_or_forgotten_never_a_crash() {
 
 #[test]
 fn modify_of_a_closed_fd_is_ebadf() {
+    let _serial = serial();
     each_backend(|_, poller| {
         let (_a, b) = pair();
         let fd = raw(&b);
@@ -85,6 +89,7 @@ fn modify_of_a_closed_fd_is_ebadf() {
 
 #[test]
 fn a_duplicate_keeps_no_stale_event_alive() {
+    let _serial = serial();
     each_backend(|_, poller| {
         let (a, b) = pair();
         // SAFETY: dup returns a new fd that the OwnedFd then owns.
@@ -103,19 +108,27 @@ fn a_duplicate_keeps_no_stale_event_alive() {
 
 #[test]
 fn a_reused_fd_number_gets_its_own_registration() {
+    let _serial = serial();
     each_backend(|_, poller| {
         let (a, b) = pair();
         let fd = raw(&b);
         poller.register(&b, Interest::READABLE, 1).unwrap();
+        poke(&a);
         poller.deregister(&b).unwrap();
-        drop(b);
-        drop(a);
+
+        // Another socket takes the same number. dup2 onto the number `b`
+        // still holds, so that no other thread can take it meanwhile.
         let (c, d) = pair();
-        // The lowest free numbers are reused.
-        assert!(raw(&d) == fd || raw(&c) == fd);
-        poller.register(&d, Interest::READABLE, 2).unwrap();
+        // SAFETY: both fds are open and owned by this test; dup2 closes
+        // `b`'s socket and makes `fd` name `d`'s, still owned by `b`.
+        assert_eq!(unsafe { libc::dup2(d.as_raw_fd(), fd) }, fd);
+        drop(d);
+        poller.register(fd, Interest::READABLE, 2).unwrap();
+        assert_eq!(wait_for(poller, 2, QUIET), None);
         poke(&c);
         assert!(wait_for(poller, 2, COMES).is_some());
         assert_eq!(wait_for(poller, 1, QUIET), None);
+        poller.deregister(fd).unwrap();
+        drop(b);
     });
 }

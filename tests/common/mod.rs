@@ -98,3 +98,11 @@ pub fn is_cloexec(fd: RawFd) -> bool {
 pub fn raw(fd: &impl AsRawFd) -> RawFd {
     fd.as_raw_fd()
 }
+
+/// Serialises the tests of one binary that close fds while registered: the
+/// test harness runs tests on several threads, and another test's new fd
+/// could otherwise take a number that a test expects to stay closed.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
