@@ -15,16 +15,6 @@ fn open_limit() -> i32 {
     rlimit.rlim_cur.min(1 << 20) as i32
 }
 
-fn open_limit() -> i32 {
-    let mut rlimit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills a live rlimit.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlimit) };
-    rlimit.rlim_cur.min(1 << 20) as i32
-}
-
 fn code(err: std::io::Error) -> i32 {
     err.raw_os_error().expect("errno")
 }
