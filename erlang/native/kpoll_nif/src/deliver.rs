@@ -10,6 +10,7 @@
 
 use std::ffi::c_void;
 use std::mem;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -208,6 +209,14 @@ fn activate_thread<'a>(
 /// The delivery thread of a poll or select poller: waits in slices while
 /// activations are pending, until the poller closes.
 fn run_thread(shared: Arc<Shared>, obj: ResourcePtr) {
+    // A panic must not leave the thread marked running with the resource
+    // referenced for ever: whatever ends the loop, the cleanup runs.
+    let _ = panic::catch_unwind(AssertUnwindSafe(|| thread_loop(&shared, &obj)));
+    shared.lock().thread = false;
+    drop_pending(&shared, &obj);
+}
+
+fn thread_loop(shared: &Shared, obj: &ResourcePtr) {
     let mut events = Events::with_capacity(CAPACITY);
     let mut msg_env = OwnedEnv::new();
 
@@ -223,19 +232,16 @@ fn run_thread(shared: Arc<Shared>, obj: ResourcePtr) {
             state.poller.clone()
         };
         let Some(poller) = poller else {
-            break;
+            return;
         };
 
         match poller.wait(&mut events, Some(SLICE)) {
             Ok(0) => {}
-            Ok(_) => send_from_thread(&shared, &obj, &events, &mut msg_env),
+            Ok(_) => send_from_thread(shared, obj, &events, &mut msg_env),
             Err(err) if err.raw_os_error() == Some(libc::EBUSY) => thread::sleep(BUSY_BACKOFF),
-            Err(_) => drop_pending(&shared, &obj),
+            Err(_) => drop_pending(shared, obj),
         }
     }
-
-    shared.lock().thread = false;
-    drop_pending(&shared, &obj);
 }
 
 fn send_from_thread(shared: &Shared, obj: &ResourcePtr, events: &Events, msg_env: &mut OwnedEnv) {
