@@ -15,8 +15,11 @@ ERLC ?= erlc
 MIX ?= mix
 
 # Mix and rebar3 keep their state inside the tree, whatever HOME is; no
-# Hex package is ever fetched.
-ERLANG_TOOL_ENV := MIX_HOME=$(CURDIR)/erlang/.mix \
+# Hex package is ever fetched. rebar3 insists on a HOME, so it gets one when
+# there is none, and the NIF is built before it runs.
+ERLANG_TOOL_ENV := HOME=$(or $(HOME),$(CURDIR)/erlang/_build/home) \
+	KPOLL_NIF_PREBUILT=1 \
+	MIX_HOME=$(CURDIR)/erlang/.mix \
 	MIX_ARCHIVES=$(CURDIR)/erlang/.mix/archives \
 	REBAR_CACHE_DIR=$(CURDIR)/erlang/_build/rebar3-cache \
 	REBAR_GLOBAL_CONFIG_DIR=$(CURDIR)/erlang/_build/rebar3-config \

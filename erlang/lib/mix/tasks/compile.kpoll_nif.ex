@@ -6,7 +6,8 @@ defmodule Mix.Tasks.Compile.KpollNif do
   `kpoll` loads it from.
 
   `CARGO` names the cargo to run and `CARGO_TARGET_DIR` where it builds,
-  as for cargo itself.
+  as for cargo itself. `KPOLL_NIF_PREBUILT=1` skips the build when `priv/`
+  holds the library already (`make` builds it first).
   """
 
   use Mix.Task.Compiler
@@ -26,6 +27,16 @@ defmodule Mix.Tasks.Compile.KpollNif do
       Path.join(root, "Cargo.toml")
     ]
 
+    prebuilt = Path.join([project_dir, "priv", "libkpoll_nif.so"])
+
+    if System.get_env("KPOLL_NIF_PREBUILT") == "1" and File.regular?(prebuilt) do
+      {:noop, []}
+    else
+      build(cargo, args, root, project_dir)
+    end
+  end
+
+  defp build(cargo, args, root, project_dir) do
     case System.find_executable(cargo) do
       nil ->
         Mix.shell().error("compile.kpoll_nif: #{cargo} not found")
