@@ -33,6 +33,7 @@ tests() ->
      fun close_is_idempotent_and_later_calls_are_closed/1,
      fun activate_sends_one_message_per_call/1,
      fun oneshot_through_activate_fires_once_until_modified/1,
+     fun activate_survives_a_killed_relay/1,
      fun owner_death_closes_the_poller/1,
      fun garbage_collection_closes_the_poller/1,
      fun more_endless_waits_than_dirty_schedulers_all_progress/1,
@@ -272,6 +273,42 @@ oneshot_through_activate_fires_once_until_modified(Backend) ->
     ?assertEqual({kpoll, P, [{Fd, twice, [readable]}]},
                  next_message(P, ?PATIENCE_MS)),
     done(P, [C, S]).
+
+%% On backends with a pollable fd, the BEAM's select messages go to a relay
+%% process; once it is killed, the next activation makes a new one.
+activate_survives_a_killed_relay(Backend) ->
+    P = new(Backend),
+    {C, S, Fd} = pair(),
+    Before = relays(),
+    ok = kpoll:register(P, Fd, [read], t),
+    ok = kpoll:activate(P),
+    case relays() -- Before of
+        [Relay] ->
+            ?assertEqual(epoll, Backend),
+            Ref = monitor(process, Relay),
+            exit(Relay, kill),
+            receive {'DOWN', Ref, process, Relay, killed} -> ok end;
+        [] ->
+            ?assertNotEqual(epoll, Backend)
+    end,
+    ok = kpoll:activate(P),
+    ok = gen_tcp:send(C, <<"x">>),
+    ?assertEqual({kpoll, P, [{Fd, t, [readable]}]}, next_message(P, ?PATIENCE_MS)),
+    done(P, [C, S]),
+    %% Closing the poller ends its relay.
+    ?assertEqual([], settle_relays(Before, 50)).
+
+relays() ->
+    [Pid || Pid <- processes(),
+            process_info(Pid, initial_call) =:= {initial_call, {kpoll, relay, 0}}].
+
+settle_relays(Before, 0) ->
+    relays() -- Before;
+settle_relays(Before, Tries) ->
+    case relays() -- Before of
+        [] -> [];
+        _ -> timer:sleep(100), settle_relays(Before, Tries - 1)
+    end.
 
 owner_death_closes_the_poller(Backend) ->
     Before = fd_count(),

@@ -75,9 +75,16 @@ fn activate_select<'a>(
     fd: i32,
     pid: ErlNifPid,
 ) -> Term<'a> {
-    // The relay is an Erlang process; kpoll:activate/1 makes one on demand.
-    let Some(relay) = state.relay else {
-        return atoms::no_relay().encode(env);
+    // The relay is an Erlang process; kpoll:activate/1 makes one on demand,
+    // and again if the last one was killed.
+    // Known gap: activations pending when the relay is killed are lost.
+    let relay = match state.relay {
+        Some(relay) if LocalPid::from_c_arg(relay).is_alive(env) => relay,
+        _ => {
+            state.relay = None;
+            state.armed = false;
+            return atoms::no_relay().encode(env);
+        }
     };
 
     state.pending.push(pid);
