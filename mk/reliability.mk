@@ -1,0 +1,76 @@
+# Reliability campaigns (RELIABILITY.md): the differential model on every
+# backend, fault injection, stress, random arguments at the C ABI under
+# ASan and UBSan, random terms at the NIF and the port driver, and the
+# fuzz crate.
+#
+#   make test-reliability     the bounded campaigns, about three minutes
+#   make reliability-long     the long run: 10 min of differential
+#                             sequences, a minute per backend of threads
+#   make fuzz-differential    cargo-fuzz on nightly for FUZZ_SECONDS
+
+DEB_PACKAGES += build-essential erlang-base erlang-dev
+TEST_TARGETS += test-reliability
+
+RELIABILITY_BUILD := build/reliability
+RELIABILITY_EBIN := $(RELIABILITY_BUILD)/kpoll/ebin
+RELIABILITY_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+RELIABILITY_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L \
+	-Wall -Wextra -Wpedantic -Werror -g -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=all
+
+KPOLL_DIFF_SECONDS ?= 60
+KPOLL_FAULT_SECONDS ?= 3
+KPOLL_STRESS_SECONDS ?= 4
+KPOLL_STRESS_EVENTS ?= 1000000
+C_FUZZ_CALLS ?= 200000
+ERLANG_FUZZ_CALLS ?= 20000
+FUZZ_SECONDS ?= 300
+
+.PHONY: test-reliability reliability-rust reliability-c reliability-erlang \
+	reliability-fuzz reliability-long fuzz-differential
+
+test-reliability: reliability-rust reliability-c reliability-erlang \
+	reliability-fuzz
+	@echo "test-reliability: all campaigns passed"
+
+reliability-rust:
+	KPOLL_DIFF_SECONDS=$(KPOLL_DIFF_SECONDS) \
+	KPOLL_FAULT_SECONDS=$(KPOLL_FAULT_SECONDS) \
+	KPOLL_STRESS_SECONDS=$(KPOLL_STRESS_SECONDS) \
+	KPOLL_STRESS_EVENTS=$(KPOLL_STRESS_EVENTS) \
+	$(CARGO) test -q --release -p kpoll --test differential --test faults \
+		--test stress -- --nocapture
+
+$(RELIABILITY_BUILD)/random_args: tests/c_fuzz/random_args.c include/kpoll.h
+	$(CARGO) build --release -p kpoll
+	@mkdir -p $(RELIABILITY_BUILD)
+	$(CC) $(RELIABILITY_CFLAGS) -Iinclude -o $@ tests/c_fuzz/random_args.c \
+		target/release/libkpoll.a $(RELIABILITY_LIBS)
+
+reliability-c: $(RELIABILITY_BUILD)/random_args
+	ASAN_OPTIONS=detect_leaks=1 $< $(C_FUZZ_CALLS)
+
+# The modules are compiled into an application dir of their own whose priv
+# is erlang/priv, where the NIF and the driver are built.
+reliability-erlang: erlang-nif driver
+	@mkdir -p $(RELIABILITY_EBIN)
+	erlc -o $(RELIABILITY_EBIN) erlang/src/kpoll.erl erlang/src/kpoll_drv.erl
+	ln -sfn $(CURDIR)/erlang/priv $(RELIABILITY_BUILD)/kpoll/priv
+	timeout 600 escript fuzz/erlang/random_terms.escript $(RELIABILITY_EBIN) \
+		$(ERLANG_FUZZ_CALLS)
+
+# The fuzz target's stable driver, over the committed seeds and random
+# inputs; cargo-fuzz itself needs nightly (fuzz-differential).
+reliability-fuzz:
+	$(CARGO) run -q --release --locked --manifest-path fuzz/Cargo.toml \
+		--no-default-features --bin replay -- fuzz/corpus/differential \
+		--random 200
+
+reliability-long:
+	$(MAKE) --no-print-directory test-reliability KPOLL_DIFF_SECONDS=600 \
+		KPOLL_STRESS_SECONDS=60 KPOLL_FAULT_SECONDS=10 \
+		C_FUZZ_CALLS=2000000 ERLANG_FUZZ_CALLS=200000
+
+fuzz-differential:
+	cd fuzz && $(CARGO) +nightly fuzz run differential corpus/differential \
+		-- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
