@@ -53,6 +53,7 @@ const PAIRS: &[(&str, &str)] = &[
     ("kpoll/poll", "raw-c/poll"),
     ("kpoll/select", "raw-c/select"),
     ("kpoll/epoll", "raw-rs/epoll"),
+    ("raw-rs/epoll", "raw-c/epoll"),
     ("kpoll-c/epoll", "raw-c/epoll"),
     ("kpoll-c/poll", "raw-c/poll"),
     ("kpoll-c/select", "raw-c/select"),
@@ -78,6 +79,9 @@ struct Row {
     waits: f64,
     heap_per_fd: Option<f64>,
     allocations_per_wait: Option<f64>,
+    /// The slowest pass's median CPU time over the fastest's: how much the
+    /// same loop moved from pass to pass, the noise of the machine.
+    spread: f64,
 }
 
 /// (N, A) -> label -> row.
@@ -262,7 +266,13 @@ fn pool(runs: &[RunStats]) -> Row {
     let rounds: usize = runs.iter().map(|r| r.rounds).sum();
     let allocations: u64 = runs.iter().map(|r| r.allocations).sum();
     let counted = runs.iter().all(|r| r.heap_per_fd.is_none());
+    let pass_cpu = runs.iter().map(|r| r.cpu_ns as f64);
+    let spread = ratio(
+        pass_cpu.clone().fold(0.0, f64::max),
+        pass_cpu.fold(f64::INFINITY, f64::min),
+    );
     Row {
+        spread,
         wall_per_event: median(&mut walls) as f64 / events,
         cpu_per_event: median(&mut cpus) as f64 / events,
         waits: waits as f64 / rounds.max(1) as f64,
@@ -390,14 +400,15 @@ fn print_rows(n: usize, workload: &Workload, rows: &BTreeMap<String, Row>) {
         workload.active, workload.writes
     );
     println!();
-    println!("| loop | wall / event | CPU / event | waits / round |");
-    println!("|---|---:|---:|---:|");
+    println!("| loop | wall / event | CPU / event | waits / round | CPU spread over passes |");
+    println!("|---|---:|---:|---:|---:|");
     for (label, row) in rows {
         println!(
-            "| {label} | {} | {} | {:.0} |",
+            "| {label} | {} | {} | {:.0} | {:.2} |",
             human_ns(row.wall_per_event),
             human_ns(row.cpu_per_event),
-            row.waits
+            row.waits,
+            row.spread
         );
     }
 }
@@ -408,6 +419,11 @@ fn ratio_section(results: &Results) {
     for (what, metric) in [("wall-clock", wall), ("CPU", cpu)] {
         println!();
         println!("## Ratios, pair by pair: {what} time per event (below 1: the first is faster)");
+        println!();
+        println!(
+            "raw-rs/epoll / raw-c/epoll is the same syscalls from two languages: how far it \
+             strays from 1 is how far this run's ratios can be trusted."
+        );
         println!();
         let mut header = "| pair |".to_string();
         let mut rule = "|---|".to_string();
