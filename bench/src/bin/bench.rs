@@ -150,6 +150,7 @@ fn run(opts: &Options) -> io::Result<()> {
     println!();
     println!("machine: {}", kpoll_bench::machine());
     let results = workload_section(opts)?;
+    summary_section(&results);
     ratio_section(&results);
     let reg = registration_section(opts)?;
     let wake = wake_section(opts)?;
@@ -410,6 +411,38 @@ fn print_rows(n: usize, workload: &Workload, rows: &BTreeMap<String, Row>) {
             row.waits,
             row.spread
         );
+    }
+}
+
+/// Every loop's CPU time per event, one column per configuration.
+fn summary_section(results: &Results) {
+    println!();
+    println!("## Summary: CPU time per event (median over all rounds)");
+    println!();
+    let mut header = "| loop |".to_string();
+    let mut rule = "|---|".to_string();
+    for (n, a) in results.keys() {
+        header.push_str(&format!(" N={n} A={a} |"));
+        rule.push_str("---:|");
+    }
+    println!("{header}\n{rule}");
+    let mut labels: Vec<&String> = results.values().flat_map(|r| r.keys()).collect();
+    labels.sort_by_key(|l| {
+        (
+            l.split('/').nth(1).unwrap_or("epoll").to_string(),
+            l.to_string(),
+        )
+    });
+    labels.dedup();
+    for label in labels {
+        let cells: Vec<String> = results
+            .values()
+            .map(|rows| {
+                rows.get(label)
+                    .map_or("-".to_string(), |r| human_ns(r.cpu_per_event))
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
     }
 }
 
