@@ -2,7 +2,8 @@
 # User-space instructions per wait of each C loop, counted by callgrind:
 # the event loop's own cost with the kernel's and the noise of a shared
 # machine taken out. The callback (one read, one write) is the same code in
-# every loop and is subtracted. Usage: bench/callgrind.sh [C_DIR]
+# every loop and is subtracted. kpoll's C ABI, libevent and libev are set
+# beside the raw loop of each method. Usage: bench/callgrind.sh [C_DIR]
 set -eu
 
 dir=${1:-target/bench-c}
@@ -25,7 +26,9 @@ for config in "100 1 100" "9900 1 100" "9900 100 1000"; do
     n=$1 a=$2 w=$3
     for method in epoll poll select; do
         raw=""
-        for bin in "raw_$method" kpoll_loop; do
+        peers=""
+        [ "$method" = select ] || peers="libevent_loop libev_loop"
+        for bin in "raw_$method" kpoll_loop $peers; do
             [ -x "$dir/$bin" ] || continue
             file="$out/$bin.$method.$n.$a"
             line=$(valgrind --tool=callgrind --callgrind-out-file="$file" \
