@@ -36,6 +36,7 @@ tests() ->
      fun activate_survives_a_killed_relay/1,
      fun owner_death_closes_the_poller/1,
      fun garbage_collection_closes_the_poller/1,
+     fun pollers_closed_every_way_at_once_leak_nothing/1,
      fun more_endless_waits_than_dirty_schedulers_all_progress/1,
      fun ten_thousand_registrations_are_all_reported/1].
 
@@ -337,6 +338,36 @@ garbage_collection_closes_the_poller(Backend) ->
     [make_and_drop(Backend) || _ <- lists:seq(1, 50)],
     erlang:garbage_collect(),
     ?assertEqual(Before, settle_fds(Before)).
+
+%% Hundreds of pollers at once, each with a wait and activations in
+%% flight, closed by close/1, by close/1 from another process, after a
+%% delivery, or by their owner's exit.
+pollers_closed_every_way_at_once_leak_nothing(Backend) ->
+    {C, S, Fd} = pair(),
+    ok = gen_tcp:send(C, <<"x">>),
+    Before = fd_count(),
+    Self = self(),
+    Owners = [spawn(fun() -> churn(Backend, Fd, I), Self ! {churned, self()} end)
+              || I <- lists:seq(1, 400)],
+    [receive {churned, Owner} -> ok after ?PATIENCE_MS -> error(churn_hangs) end
+     || Owner <- Owners],
+    ?assertEqual(Before, settle_fds(Before)),
+    close_all([C, S]).
+
+churn(Backend, Fd, I) ->
+    P = new(Backend),
+    ok = kpoll:register(P, Fd, [read], I),
+    Self = self(),
+    spawn(fun() -> Self ! {waited, kpoll:wait(P, infinity)} end),
+    ok = kpoll:activate(P),
+    ok = kpoll:activate(P),
+    case I rem 4 of
+        0 -> ok = kpoll:close(P);
+        1 -> spawn(fun() -> kpoll:close(P) end);
+        2 -> {kpoll, P, [{Fd, I, _}]} = next_message(P, ?PATIENCE_MS),
+             ok = kpoll:close(P);
+        3 -> owner_exits
+    end.
 
 more_endless_waits_than_dirty_schedulers_all_progress(Backend) ->
     N = 2 * erlang:system_info(dirty_io_schedulers) + 5,
