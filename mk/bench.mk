@@ -85,6 +85,7 @@ bench: bench-c bench-rust
 	$(BENCH_BIN)/kpoll-bench --c-dir $(BENCH_C_OUT) $$erlang
 
 bench-smoke: bench-c bench-rust
+	$(CARGO) test -p kpoll-bench
 	$(BENCH_BIN)/kpoll-demo --smoke --out $(BENCH_TARGET_DIR)/demo-smoke
 	@$(BENCH_WITH_ERLANG); \
 	$(BENCH_BIN)/kpoll-bench --smoke --c-dir $(BENCH_C_OUT) $$erlang

@@ -225,3 +225,41 @@ impl Chain<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loops::{KpollLoop, MioLoop};
+
+    fn workload(active: usize) -> Workload {
+        Workload {
+            min_rounds: 2,
+            max_rounds: 2,
+            ..Workload::new(active)
+        }
+    }
+
+    #[test]
+    fn every_round_reads_each_seed_and_chained_byte() {
+        let conns = Conns::socketpairs(50).unwrap();
+        for backend in kpoll::Backend::supported() {
+            let mut lp = KpollLoop::new(backend).unwrap();
+            lp.register_all(&conns.rd).unwrap();
+            let stats = run(&mut lp, &conns, &workload(5)).unwrap();
+            assert_eq!(stats.events, 5 + 100, "{backend:?}");
+            assert_eq!(stats.rounds, 2);
+            assert_eq!(stats.wall_samples.len(), 2);
+            assert!(stats.total_waits >= 2 * 11, "{backend:?}: {stats:?}");
+        }
+    }
+
+    #[test]
+    fn two_bytes_on_one_pair_are_both_read_by_an_edge_triggered_loop() {
+        // Every pair active: each one holds its seed and its neighbour's byte.
+        let conns = Conns::socketpairs(20).unwrap();
+        let mut lp = MioLoop::new().unwrap();
+        lp.register_all(&conns.rd).unwrap();
+        let stats = run(&mut lp, &conns, &workload(20)).unwrap();
+        assert_eq!(stats.events, 20 + 200);
+    }
+}

@@ -63,3 +63,37 @@ pub fn human_ns(ns: f64) -> String {
         format!("{:.1} ms", ns / 1e6)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [5, 1, 3]), 3);
+        assert_eq!(median(&mut [4, 1, 3, 2]), 2);
+        assert_eq!(median(&mut []), 0);
+    }
+
+    #[test]
+    fn percentile_picks_the_nearest_rank() {
+        let mut v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&mut v, 0.99), 99);
+        assert_eq!(percentile(&mut v, 0.0), 1);
+        assert_eq!(percentile(&mut v, 1.0), 100);
+    }
+
+    #[test]
+    fn ratio_of_zero_is_not_a_number() {
+        assert!(ratio(1.0, 0.0).is_nan());
+        assert_eq!(ratio(3.0, 2.0), 1.5);
+    }
+
+    #[test]
+    fn human_ns_keeps_three_or_four_digits() {
+        assert_eq!(human_ns(2795.0), "2795 ns");
+        assert_eq!(human_ns(12_500.0), "12.5 us");
+        assert_eq!(human_ns(13_700_000.0), "13.7 ms");
+        assert_eq!(human_ns(f64::NAN), "-");
+    }
+}

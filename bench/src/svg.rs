@@ -241,3 +241,37 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panel() -> Panel {
+        Panel {
+            title: "a <b>".into(),
+            series: vec![Series {
+                label: "epoll".into(),
+                color: "#000",
+                dashed: true,
+                points: vec![(100.0, 3000.0), (9900.0, 3100.0)],
+            }],
+        }
+    }
+
+    #[test]
+    fn decades_cover_every_positive_value() {
+        assert_eq!(decades([100.0, 9900.0].into_iter()), (2, 4));
+        assert_eq!(decades([2795.0, 3652500.0].into_iter()), (3, 7));
+        assert_eq!(decades([0.0, -1.0, f64::NAN].into_iter()), (0, 1));
+    }
+
+    #[test]
+    fn chart_is_one_svg_with_a_line_per_series_and_escaped_text() {
+        let svg = render("t", "x", "y", 2, &[panel(), panel()]);
+        assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches("stroke-dasharray").count(), 3);
+        assert!(svg.contains("a &lt;b&gt;"));
+        assert!(svg.contains(">10k<") && svg.contains(">100<"));
+    }
+}
