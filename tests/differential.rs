@@ -141,3 +141,87 @@ fn closed_fds_and_a_small_buffer_replayed_through_the_model() {
     });
     play(Modes::Portable, &ops);
 }
+
+/// Found by the campaign on epoll: a change to the poll(2) fallback list (a
+/// regular file registered) nudges the waiter through the wake source even
+/// when none waits, and the nudge takes one slot of the next wait, which
+/// then returns one event fewer than due and room allow. The contract
+/// allows it (fairness still holds); the model allows exactly that slot.
+#[test]
+fn a_fallback_change_costs_at_most_one_slot_of_one_wait() {
+    use common::{each_backend, pair, poke};
+    use kpoll::{Events, Interest};
+    use std::collections::HashSet;
+
+    let _guard = serial();
+    each_backend(|backend, poller| {
+        let file = tempfile();
+        poller.register(&file, Interest::BOTH, 100).unwrap();
+        let pairs: Vec<_> = (0..3).map(|_| pair()).collect();
+        for (i, (peer, end)) in pairs.iter().enumerate() {
+            poller.register(end, Interest::READABLE, i as u64).unwrap();
+            poke(peer);
+        }
+        // Four due, three of room: every one within ceil(4/3) = 2 waits,
+        // a full buffer from the second wait on.
+        let mut events = Events::with_capacity(3);
+        let mut seen = HashSet::new();
+        for round in 0..6 {
+            let n = poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
+            seen.extend(events.iter().map(|e| e.token()));
+            if round == 0 {
+                assert!(n >= 2, "{backend}: {n}");
+            } else {
+                assert_eq!(n, 3, "{backend}, wait {round}");
+            }
+            if round % 2 == 1 {
+                assert_eq!(seen.len(), 4, "{backend}, waits {round}: {seen:?}");
+                seen.clear();
+            }
+        }
+    });
+}
+
+fn tempfile() -> std::fs::File {
+    let path = std::env::temp_dir().join(format!("kpoll-diff-{}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    file
+}
+
+/// Found by the campaign on epoll: the room left for the poll(2) fallback
+/// was half the buffer, rounded down, so with capacity 1 a regular file
+/// was never reported while a socket stayed ready, and with capacity 2 a
+/// ready file took a slot on every wait, holding the sockets past the
+/// fairness bound.
+#[test]
+fn a_fallback_file_and_a_ready_socket_share_a_buffer_of_one() {
+    use common::{each_backend, pair, poke};
+    use kpoll::{Events, Interest};
+
+    let _guard = serial();
+    each_backend(|backend, poller| {
+        let file = tempfile();
+        poller.register(&file, Interest::READABLE, 100).unwrap();
+        let (a, b) = pair();
+        poller.register(&b, Interest::READABLE, 1).unwrap();
+        poke(&a);
+        let mut events = Events::with_capacity(1);
+        let mut got = Vec::new();
+        for _ in 0..6 {
+            poller.wait(&mut events, Some(Duration::ZERO)).unwrap();
+            got.extend(events.iter().map(|e| e.token()));
+        }
+        assert_eq!(got.len(), 6, "{backend}: {got:?}");
+        for token in [1, 100] {
+            let count = got.iter().filter(|t| **t == token).count();
+            assert!(count >= 2, "{backend}: token {token} starved: {got:?}");
+        }
+    });
+}

@@ -50,6 +50,9 @@ pub(crate) struct Epoll {
 pub(crate) struct Waiter {
     events: Vec<libc::epoll_event>,
     fallback: Fallback,
+    /// Whether the fallback fds have the first pick of the next wait in
+    /// which they are ready; the two sources take turns.
+    fallback_first: bool,
 }
 
 fn data(fd: RawFd, generation: u32) -> u64 {
@@ -171,9 +174,20 @@ impl Epoll {
             timeout_ms = 0;
         }
 
-        // Leave room for the ready fallback fds, so that neither source
-        // starves the other.
-        let max = capacity - fallback_ready.min(capacity / 2);
+        // The kernel and the fallback take turns at the first pick, so that
+        // neither starves the other whatever the capacity; the second
+        // source fills the room the first left.
+        // Known gap: turns keep each fd within 2*ceil(R/C)+1 waits, not ceil(R/C).
+        let mut max = capacity;
+        if fallback_ready > 0 {
+            if waiter.fallback_first {
+                max = capacity.saturating_sub(fallback_ready);
+            }
+            waiter.fallback_first = !waiter.fallback_first;
+        }
+        if max == 0 {
+            return Ok((0, fallback_ready));
+        }
         if waiter.events.len() < max {
             waiter
                 .events
@@ -223,6 +237,7 @@ impl Selector for Epoll {
         let waiter = Waiter {
             events: Vec::new(),
             fallback: Fallback::default(),
+            fallback_first: false,
         };
         Ok((epoll, waiter))
     }
