@@ -24,6 +24,7 @@ tests() ->
      fun any_term_is_a_token/1,
      fun modify_replaces_interest_and_token/1,
      fun deregistered_fd_is_not_reported/1,
+     fun hangup_is_reported_unasked/1,
      fun bad_values_are_errors/1,
      fun bad_terms_are_badarg/1,
      fun timeout_returns_empty_after_waiting/1,
@@ -132,6 +133,27 @@ deregistered_fd_is_not_reported(Backend) ->
     ok = kpoll:register(P, Fd, [write], again),
     ?assertEqual({ok, [{Fd, again, [writable]}]}, kpoll:wait(P, ?PATIENCE_MS)),
     done(P, [C, S]).
+
+hangup_is_reported_unasked(Backend) ->
+    P = new(Backend),
+    {C, S, Fd} = pair(),
+    ok = kpoll:register(P, Fd, [read], t),
+    ok = gen_tcp:close(C),
+    %% The peer's half close: kqueue's EV_EOF already reads as a hangup.
+    HalfClosed = case Backend of
+                     kqueue -> [readable, hangup];
+                     _ -> [readable]
+                 end,
+    ?assertEqual({ok, [{Fd, t, HalfClosed}]}, kpoll:wait(P, ?PATIENCE_MS)),
+
+    %% Both directions shut: a hangup, which select cannot see.
+    ok = gen_tcp:shutdown(S, write),
+    Flags = case Backend of
+                select -> [readable];
+                _ -> [readable, hangup]
+            end,
+    ?assertEqual({ok, [{Fd, t, Flags}]}, kpoll:wait(P, ?PATIENCE_MS)),
+    done(P, [S]).
 
 bad_values_are_errors(Backend) ->
     P = new(Backend),

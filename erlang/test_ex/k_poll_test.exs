@@ -116,6 +116,16 @@ defmodule KPollTest do
         assert {:error, :closed} = KPoll.info(poller)
       end
 
+      test "wake/1 ends an endless wait with no events" do
+        {:ok, poller} = KPoll.new(backend: @backend)
+        waiter = Task.async(fn -> KPoll.wait(poller) end)
+        Process.sleep(150)
+        :ok = KPoll.wake(poller)
+        assert {:ok, []} = Task.await(waiter, 2_000)
+        assert %{wakes: 1} = KPoll.info(poller)
+        :ok = KPoll.close(poller)
+      end
+
       test "close/1 from another process ends an endless wait" do
         {:ok, poller} = KPoll.new(backend: @backend)
         waiter = Task.async(fn -> KPoll.wait(poller, :infinity) end)
