@@ -225,9 +225,13 @@ second_waiter_gets_ebusy(Backend) ->
     Waiter = waiter(P, infinity),
     timer:sleep(150),
     %% The first waiter is inside a slice all but a few microseconds of
-    %% every 100 ms; a non-blocking second wait nearly always meets it.
-    ?assert(lists:member({error, ebusy},
-                         [kpoll:wait(P, 0) || _ <- lists:seq(1, 5)])),
+    %% every 100 ms; a non-blocking second wait nearly always meets it,
+    %% unless a single dirty I/O scheduler runs them in turn.
+    Second = [kpoll:wait(P, 0) || _ <- lists:seq(1, 5)],
+    case erlang:system_info(dirty_io_schedulers) of
+        1 -> ok;
+        _ -> ?assert(lists:member({error, ebusy}, Second))
+    end,
     ok = kpoll:wake(P),
     ?assertEqual({ok, []}, result(Waiter)),
     ok = kpoll:close(P).
