@@ -2,8 +2,9 @@
 # in erlang/native/kpoll_nif.
 #
 #   make erlang-nif        builds erlang/priv/libkpoll_nif.so
-#   make test-erlang       EUnit and ExUnit on every backend this host has,
-#                          and the echo server with 500 connections
+#   make test-erlang       EUnit (twice: the second time with one dirty I/O
+#                          scheduler) and ExUnit on every backend this host
+#                          has, and the echo server with 500 connections
 #   make erlang-echo-10k   the echo server holding 10,000 connections from a
 #                          client in another OS process, on every backend
 
@@ -42,6 +43,9 @@ test-erlang-eunit: erlang-nif
 	$(ERLC) -Werror -o build/erlang-warnings erlang/src/kpoll.erl \
 		erlang/test/kpoll_tests.erl
 	cd erlang && $(ERLANG_TOOL_ENV) $(REBAR3) eunit --module=kpoll_tests
+	@echo "The suite again on a single dirty I/O scheduler:"
+	cd erlang && $(ERLANG_TOOL_ENV) ERL_FLAGS="+SDio 1" $(REBAR3) eunit \
+		--module=kpoll_tests
 
 test-erlang-exunit: erlang-nif
 	cd erlang && $(ERLANG_TOOL_ENV) $(MIX) format --check-formatted
