@@ -361,6 +361,11 @@ unsafe fn clone_shared(obj: *mut c_void) -> Arc<Shared> {
     }
 }
 
+/// The `dtor` callback: the garbage collector freed the resource.
+///
+/// # Safety
+///
+/// Called by the BEAM only, once, with a resource of this type.
 unsafe extern "C" fn poller_dtor(env: *mut ErlNifEnv, obj: *mut c_void) {
     // SAFETY: the BEAM calls this once, last, for a resource of this type;
     // taking the Arc back releases the resource's reference.
@@ -371,6 +376,12 @@ unsafe extern "C" fn poller_dtor(env: *mut ErlNifEnv, obj: *mut c_void) {
     }));
 }
 
+/// The `stop` callback: the BEAM has forgotten the poller's fd, which may
+/// now close.
+///
+/// # Safety
+///
+/// Called by the BEAM only, with a live resource of this type.
 unsafe extern "C" fn poller_stop(
     _env: *mut ErlNifEnv,
     obj: *mut c_void,
@@ -382,6 +393,11 @@ unsafe extern "C" fn poller_stop(
     let _ = panic::catch_unwind(AssertUnwindSafe(|| drop(shared.hold().take())));
 }
 
+/// The `down` callback: the owner exited.
+///
+/// # Safety
+///
+/// Called by the BEAM only, with a live resource of this type.
 unsafe extern "C" fn poller_down(
     env: *mut ErlNifEnv,
     obj: *mut c_void,
