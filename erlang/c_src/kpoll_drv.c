@@ -401,7 +401,8 @@ deliver(kp_port *kp, int n)
     ErlDrvTermData *t = small;
     int i, j, count;
 
-    /* Out of memory, the events already taken are lost: say so. */
+    /* A batch gets a buffer of its own; without memory for one, the
+     * events taken are lost and the message says enomem instead. */
     if (n > 1) {
         t = driver_alloc(sizeof(*t) * (TERM_WORDS_FRAME
                                        + TERM_WORDS_PER_EVENT * (size_t)n));

@@ -7,9 +7,11 @@
 %% itself failed, `{kpoll, Port, {error, Reason}}'). The driver watches the
 %% poller through the BEAM's own poller, so no call ever blocks a scheduler.
 %%
-%% The driver is loaded with `erl_ddll:load_driver/2' on the first `open';
-%% the library is `kpoll_drv.so' in the `kpoll' application's priv dir, or in
-%% `../priv' next to this module's beam.
+%% Each `open' loads the driver for the calling process with
+%% `erl_ddll:load_driver/2', which unloads it, killing its ports, when the
+%% last process that loaded it exits. The library is `kpoll_drv.so' in the
+%% `kpoll' application's priv dir, or in `../priv' next to this module's
+%% beam.
 -module(kpoll_drv).
 
 -export([open/0, open/1, register/4, modify/4, deregister/2, activate/1,
@@ -22,7 +24,7 @@
 -type flag() :: readable | writable | priority | error | hangup.
 -type token() :: non_neg_integer().
 -type event() :: {Fd :: integer(), token(), [flag()]}.
--type reason() :: closed | atom().
+-type reason() :: closed | atom() | {load_driver, string()}.
 
 -define(DRIVER, "kpoll_drv").
 
