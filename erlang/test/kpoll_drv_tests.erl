@@ -9,6 +9,7 @@
          level_reports_while_readable/1,
          oneshot_reports_once_until_modify/1, token_round_trips/1,
          deregister_stops_reports/1, peer_close_reports_readable/1,
+         hangup_and_error_are_reported/1,
          many_fds_all_reported_within_fair_waits/1,
          capacity_one_takes_turns/1, close_frees_every_fd/1,
          port_close_frees_every_fd/1, owner_exit_frees_every_fd/1,
@@ -27,6 +28,7 @@ backend_test_() ->
              level_reports_while_readable,
              oneshot_reports_once_until_modify, token_round_trips,
              deregister_stops_reports, peer_close_reports_readable,
+             hangup_and_error_are_reported,
              many_fds_all_reported_within_fair_waits,
              capacity_one_takes_turns, close_frees_every_fd,
              port_close_frees_every_fd, owner_exit_frees_every_fd,
@@ -189,6 +191,33 @@ peer_close_reports_readable(B) ->
     ?assert(lists:member(readable, Flags)),
     ok = kpoll_drv:close(P),
     [ok = gen_tcp:close(X) || X <- [A, L]].
+
+%% Both directions shut is a hangup; a reset is an error too. select sees
+%% neither and reports the fd readable.
+hangup_and_error_are_reported(B) ->
+    {ok, P} = kpoll_drv:open(#{backend => B}),
+    {A, C} = tcp_pair(),
+    {ok, Fd} = inet:getfd(A),
+    ok = gen_tcp:shutdown(A, write),
+    ok = gen_tcp:close(C),
+    ok = kpoll_drv:register(P, Fd, [read], 1),
+    [{Fd, 1, Hangup}] = await(P),
+    {A2, C2} = tcp_pair(),
+    {ok, Fd2} = inet:getfd(A2),
+    ok = inet:setopts(C2, [{linger, {true, 0}}]),
+    ok = gen_tcp:close(C2),
+    ok = kpoll_drv:deregister(P, Fd),
+    ok = kpoll_drv:register(P, Fd2, [read], 2),
+    [{Fd2, 2, Reset}] = await(P),
+    case B of
+        select ->
+            ?assertEqual({[readable], [readable]}, {Hangup, Reset});
+        _ ->
+            ?assertEqual({[readable, hangup], [readable, error, hangup]},
+                         {Hangup, Reset})
+    end,
+    ok = kpoll_drv:close(P),
+    [ok = gen_tcp:close(X) || X <- [A, A2]].
 
 %% 3000 fds steadily writable, 1024 a message: each within ceil(3000/1024).
 many_fds_all_reported_within_fair_waits(B) ->
@@ -399,6 +428,14 @@ send_to(S) ->
     {ok, C} = gen_udp:open(0, [{ip, {127, 0, 0, 1}}]),
     ok = gen_udp:send(C, {127, 0, 0, 1}, Port, <<"x">>),
     gen_udp:close(C).
+
+tcp_pair() ->
+    {ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}, {active, false}]),
+    {ok, Port} = inet:port(L),
+    {ok, C} = gen_tcp:connect({127, 0, 0, 1}, Port, [{active, false}]),
+    {ok, A} = gen_tcp:accept(L, 1000),
+    ok = gen_tcp:close(L),
+    {A, C}.
 
 %% A number below the fd limit that no fd has. (A socket just closed will
 %% not do: the BEAM may close its fd later, in stop_select.)
