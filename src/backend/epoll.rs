@@ -50,9 +50,6 @@ pub(crate) struct Epoll {
 pub(crate) struct Waiter {
     events: Vec<libc::epoll_event>,
     fallback: Fallback,
-    /// Whether the fallback fds have the first pick of the next wait in
-    /// which they are ready; the two sources take turns.
-    fallback_first: bool,
 }
 
 fn data(fd: RawFd, generation: u32) -> u64 {
@@ -174,17 +171,7 @@ impl Epoll {
             timeout_ms = 0;
         }
 
-        // The kernel and the fallback take turns at the first pick, so that
-        // neither starves the other whatever the capacity; the second
-        // source fills the room the first left.
-        // Known gap: turns keep each fd within 2*ceil(R/C)+1 waits, not ceil(R/C).
-        let mut max = capacity;
-        if fallback_ready > 0 {
-            if waiter.fallback_first {
-                max = capacity.saturating_sub(fallback_ready);
-            }
-            waiter.fallback_first = !waiter.fallback_first;
-        }
+        let max = waiter.fallback.kernel_room(capacity, fallback_ready);
         if max == 0 {
             return Ok((0, fallback_ready));
         }
@@ -237,7 +224,6 @@ impl Selector for Epoll {
         let waiter = Waiter {
             events: Vec::new(),
             fallback: Fallback::default(),
-            fallback_first: false,
         };
         Ok((epoll, waiter))
     }

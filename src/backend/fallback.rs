@@ -18,6 +18,9 @@ use crate::Event;
 pub(crate) struct Fallback {
     fds: Vec<libc::pollfd>,
     cursor: usize,
+    /// Whether the fallback fds have the first pick of the next wait in
+    /// which they are ready; they and the kernel's events take turns.
+    first: bool,
 }
 
 impl Fallback {
@@ -59,6 +62,24 @@ impl Fallback {
             .iter()
             .filter(|entry| entry.revents != 0)
             .count())
+    }
+
+    /// How many of a wait's `capacity` slots the kernel's events may take
+    /// when `ready` fallback fds are ready. The two sources take turns at
+    /// the first pick, so that neither starves the other whatever the
+    /// capacity; the second fills the room the first left.
+    // Known gap: turns keep each fd within 2*ceil(R/C)+1 waits, not ceil(R/C).
+    pub fn kernel_room(&mut self, capacity: usize, ready: usize) -> usize {
+        if ready == 0 {
+            return capacity;
+        }
+        let room = if self.first {
+            capacity.saturating_sub(ready)
+        } else {
+            capacity
+        };
+        self.first = !self.first;
+        room
     }
 
     /// Reports the ready fallback fds into `sink`, from the cursor on.

@@ -391,7 +391,10 @@ impl Selector for Kqueue {
                 timeout_ms = 0;
             }
             let capacity = sink.capacity();
-            let max = capacity - fallback_ready.min(capacity / 2);
+            let max = waiter.fallback.kernel_room(capacity, fallback_ready);
+            if max == 0 {
+                return Ok((0, fallback_ready, 0));
+            }
             // Two filters per fd at most: ask for twice the room, so that a
             // full buffer of merged events is possible.
             let room = max.saturating_mul(2);
