@@ -41,7 +41,7 @@ driver-lib:
 	$(CARGO) build --release -p kpoll
 
 # The version script hides libkpoll and the Rust runtime: only driver_init
-# is exported.
+# is exported. GNU ld and Linux's native libraries only, for now.
 $(DRIVER_SO): $(DRIVER_SRC) $(DRIVER_MAP) driver-lib
 	@mkdir -p $(dir $@)
 	$(CC) $(DRIVER_WARNINGS) $(DRIVER_CFLAGS) -fPIC -shared \

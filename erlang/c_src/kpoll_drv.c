@@ -252,6 +252,7 @@ open_signal(int *read_fd, int *write_fd)
     *write_fd = fd;
     return 0;
 #else
+    /* Not yet run: no non-Linux host has built this driver. */
     int fds[2];
     int i;
 
