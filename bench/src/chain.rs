@@ -3,7 +3,7 @@
 //! every read passes a byte on to the next connection until W writes are
 //! done. Only the dispatch loop is timed.
 
-use std::io::{self, ErrorKind};
+use std::io;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
@@ -11,8 +11,10 @@ use crate::alloc;
 use crate::conns::Conns;
 use crate::measure::{cpu_ns, median, ns_since};
 
-/// A wait that sees nothing for this long means a byte was lost.
-pub const STALL: Duration = Duration::from_secs(10);
+/// A run that takes this long lost a byte: SIGALRM then ends the process,
+/// as it does the C loops. Waits themselves have no timeout, as in C, so
+/// that no loop reads the clock on the wait path for the harness's sake.
+pub const STALL_SECS: u32 = 120;
 
 /// Least time spent in untimed rounds before the timed ones.
 const WARM_UP: Duration = Duration::from_millis(20);
@@ -26,7 +28,7 @@ pub trait EventLoop {
     /// Deregisters all of `fds`.
     fn deregister_all(&mut self, fds: &[RawFd]) -> io::Result<()>;
 
-    /// Waits once (for at most [`STALL`]) and calls `on_ready` per ready
+    /// Waits once, without a timeout, and calls `on_ready` per ready
     /// token; returns how many events came.
     fn wait_dispatch<F: FnMut(usize)>(&mut self, on_ready: F) -> io::Result<usize>;
 }
@@ -113,6 +115,10 @@ pub fn run<L: EventLoop>(lp: &mut L, conns: &Conns, workload: &Workload) -> io::
     let mut walls = Vec::with_capacity(workload.max_rounds);
     let mut cpus = Vec::with_capacity(workload.max_rounds);
 
+    // SAFETY: alarm takes no pointers; the default SIGALRM action is
+    // wanted: a hung run ends the process.
+    unsafe { libc::alarm(STALL_SECS) };
+
     // Untimed rounds first, so that lazy allocations, a child just
     // started and cold caches are behind us.
     let warming = Instant::now();
@@ -135,6 +141,8 @@ pub fn run<L: EventLoop>(lp: &mut L, conns: &Conns, workload: &Workload) -> io::
         total_waits += waits;
     }
     let allocations = alloc::allocations() - allocations_before;
+    // SAFETY: as above; 0 cancels the alarm.
+    unsafe { libc::alarm(0) };
 
     let rounds = walls.len();
     let (wall_samples, cpu_samples) = (walls.clone(), cpus.clone());
@@ -178,7 +186,7 @@ impl Chain<'_> {
         let mut waits = 0;
         while self.count != self.fired {
             if lp.wait_dispatch(|idx| self.on_readable(idx))? == 0 {
-                return Err(io::Error::new(ErrorKind::TimedOut, "a byte went missing"));
+                return Err(io::Error::other("a wait returned no event"));
             }
             waits += 1;
         }

@@ -4,7 +4,7 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::{BorrowedFd, RawFd};
 
-use crate::chain::{EventLoop, STALL};
+use crate::chain::EventLoop;
 
 /// Events fetched per wait, the same for every loop (and the C ones).
 pub const CAPACITY: usize = 1024;
@@ -40,7 +40,7 @@ impl EventLoop for KpollLoop {
     }
 
     fn wait_dispatch<F: FnMut(usize)>(&mut self, mut on_ready: F) -> io::Result<usize> {
-        let n = self.poller.wait(&mut self.events, Some(STALL))?;
+        let n = self.poller.wait(&mut self.events, None)?;
         for event in self.events.iter() {
             on_ready(event.token() as usize);
         }
@@ -81,7 +81,7 @@ impl EventLoop for MioLoop {
     }
 
     fn wait_dispatch<F: FnMut(usize)>(&mut self, mut on_ready: F) -> io::Result<usize> {
-        self.poll.poll(&mut self.events, Some(STALL))?;
+        self.poll.poll(&mut self.events, None)?;
         let mut n = 0;
         for event in self.events.iter() {
             on_ready(event.token().0);
@@ -131,7 +131,7 @@ impl EventLoop for PollingLoop {
 
     fn wait_dispatch<F: FnMut(usize)>(&mut self, mut on_ready: F) -> io::Result<usize> {
         self.events.clear();
-        let n = self.poller.wait(&mut self.events, Some(STALL))?;
+        let n = self.poller.wait(&mut self.events, None)?;
         for event in self.events.iter() {
             on_ready(event.key);
         }

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::chain::{EventLoop, STALL};
+use crate::chain::EventLoop;
 use crate::loops::CAPACITY;
 
 /// Turns a -1 from a syscall into the errno it left.
@@ -78,7 +78,7 @@ impl EventLoop for RawEpoll {
     }
 
     fn wait_dispatch<F: FnMut(usize)>(&mut self, mut on_ready: F) -> io::Result<usize> {
-        let n = self.wait(STALL.as_millis() as i32)?;
+        let n = self.wait(-1)?;
         for ev in &self.events[..n] {
             on_ready(ev.u64 as usize);
         }
