@@ -225,3 +225,30 @@ fn a_fallback_file_and_a_ready_socket_share_a_buffer_of_one() {
         }
     });
 }
+
+/// A difference the campaign met and the model allows: `register` of an fd
+/// that was closed while registered is `EEXIST` on epoll, which looks at its
+/// registry first, and `EBADF` on poll and select, which look at the fd
+/// first. Both are errors the contract gives; the fd must be deregistered.
+#[test]
+fn register_of_a_closed_fd_still_registered_is_eexist_or_ebadf() {
+    use common::{each_backend, pair};
+    use kpoll::{Backend, Interest};
+
+    let _guard = serial();
+    each_backend(|backend, poller| {
+        let (_peer, end) = pair();
+        let fd = common::raw(&end);
+        poller.register(fd, Interest::READABLE, 1).unwrap();
+        drop(end);
+        let err = poller.register(fd, Interest::READABLE, 2).unwrap_err();
+        let expected = match backend {
+            Backend::Epoll | Backend::Kqueue => libc::EEXIST,
+            _ => libc::EBADF,
+        };
+        assert_eq!(err.raw_os_error(), Some(expected), "{backend}");
+        poller.deregister(fd).unwrap();
+        let err = poller.register(fd, Interest::READABLE, 2).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF), "{backend}");
+    });
+}
