@@ -27,6 +27,10 @@ impl Fallback {
     /// Rebuilds the list from the registrations marked with `flag`.
     pub fn rebuild(&mut self, kernel_fd: RawFd, registry: &Registry, flag: u8) {
         self.fds.clear();
+        // Room for every fallback registration, armed or not, so that arming
+        // and disarming them does not grow the list.
+        let count = registry.iter().filter(|(_, slot)| slot.flags & flag != 0).count();
+        self.fds.reserve(count + 1);
         let entries = registry
             .iter()
             .filter(|(_, slot)| slot.flags & flag != 0 && slot.armed);

@@ -48,6 +48,9 @@ impl Poll {
         let registry = self.lock();
         self.dirty.store(false, Ordering::SeqCst);
         waiter.fds.truncate(1);
+        // Room for every registration, armed or not: how many are armed
+        // changes from wait to wait, the registrations rarely.
+        waiter.fds.reserve(registry.len());
         for (fd, slot) in registry.iter() {
             if slot.armed {
                 waiter.fds.push(libc::pollfd {
