@@ -29,7 +29,10 @@ impl Fallback {
         self.fds.clear();
         // Room for every fallback registration, armed or not, so that arming
         // and disarming them does not grow the list.
-        let count = registry.iter().filter(|(_, slot)| slot.flags & flag != 0).count();
+        let count = registry
+            .iter()
+            .filter(|(_, slot)| slot.flags & flag != 0)
+            .count();
         self.fds.reserve(count + 1);
         let entries = registry
             .iter()
