@@ -199,7 +199,9 @@ void kpoll_free(struct kpoll *poller);
  * Returns 0, or `-EINVAL` (NULL poller, unknown interest bit), `-EBADF`
  * (negative or unopened fd), `-EEXIST` (already registered), `-ENOTSUP`
  * (`KPOLL_EDGE` on poll, select, /dev/poll; `KPOLL_PRIORITY` on kqueue),
- * `-EPERM` (a poller of the parent process, used after `fork`), `-ENOMEM`.
+ * `-EPERM` (a poller of the parent process, used after `fork`), `-ENOMEM`,
+ * or what the kernel poll says of the fd (`-ELOOP` for a poller's own
+ * `kpoll_fd` nested in a cycle, `-ENOSPC` past epoll's `max_user_watches`).
  *
  * # Safety
  *

@@ -106,9 +106,9 @@ impl Selector for Devpoll {
     }
 
     fn register(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
-        check_open(fd)?;
         let mut registry = self.lock();
         registry.check_vacant(fd)?;
+        check_open(fd)?;
         let armed = !interest.conditions().is_empty();
         if armed {
             self.add(fd, interest)?;

@@ -90,10 +90,12 @@ impl Selector for Poll {
     }
 
     fn register(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
-        check_open(fd)?;
         {
+            // The registry first, as on every backend: a registered fd that
+            // was closed is EEXIST, not EBADF.
             let mut registry = self.lock();
             registry.check_vacant(fd)?;
+            check_open(fd)?;
             registry.insert(fd, interest, token, 0);
         }
         self.changed()
