@@ -132,18 +132,3 @@ fn a_reused_fd_number_gets_its_own_registration() {
         drop(b);
     });
 }
-
-#[test]
-fn register_of_a_closed_fd_still_registered_is_eexist_everywhere() {
-    let _serial = serial();
-    each_backend(|_, poller| {
-        let (_a, b) = pair();
-        let fd = raw(&b);
-        poller.register(&b, Interest::READABLE, 1).unwrap();
-        drop(b);
-        // The registry is asked first on every backend.
-        let err = poller.register(fd, Interest::READABLE, 2).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EEXIST));
-        poller.deregister(fd).unwrap();
-    });
-}
