@@ -15,9 +15,8 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Mutex, MutexGuard};
 
-use super::registry::Registry;
+use super::registry::SharedRegistry;
 use super::wake::Waker;
 use super::{check_open, cvt, cvt_size, poll_events, poll_readiness, reportable, Selector};
 use crate::event::Sink;
@@ -42,7 +41,7 @@ const IN_SET: u8 = 1;
 pub(crate) struct Devpoll {
     dp: OwnedFd,
     waker: Waker,
-    registry: Mutex<Registry>,
+    registry: SharedRegistry,
 }
 
 pub(crate) struct Waiter {
@@ -50,12 +49,6 @@ pub(crate) struct Waiter {
 }
 
 impl Devpoll {
-    fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Writes entries to the device.
     fn write(&self, entries: &[libc::pollfd]) -> io::Result<()> {
         let len = std::mem::size_of_val(entries);
@@ -98,7 +91,7 @@ impl Selector for Devpoll {
         let devpoll = Devpoll {
             dp,
             waker,
-            registry: Mutex::new(Registry::default()),
+            registry: SharedRegistry::default(),
         };
         let wake_fd = devpoll.waker.fd().expect("a pipe waker has an fd");
         devpoll.add(wake_fd, Interest::READABLE)?;
@@ -106,7 +99,7 @@ impl Selector for Devpoll {
     }
 
     fn register(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         registry.check_vacant(fd)?;
         check_open(fd)?;
         let armed = !interest.conditions().is_empty();
@@ -119,7 +112,7 @@ impl Selector for Devpoll {
     }
 
     fn modify(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         let slot = registry.find(fd)?;
         check_open(fd)?;
         if slot.flags == IN_SET {
@@ -136,7 +129,7 @@ impl Selector for Devpoll {
     }
 
     fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        let slot = self.lock().remove(fd)?;
+        let slot = self.registry.lock().remove(fd)?;
         if slot.flags == IN_SET {
             // A closed fd's entry goes with it: the error is not the
             // caller's concern.
@@ -178,7 +171,7 @@ impl Selector for Devpoll {
 
         let wake_fd = self.waker.fd();
         let mut woken = false;
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         for entry in &waiter.fds[..n] {
             if Some(entry.fd) == wake_fd {
                 woken |= self.waker.drain();
@@ -210,6 +203,6 @@ impl Selector for Devpoll {
     }
 
     fn counts(&self) -> (usize, usize) {
-        (self.lock().len(), 0)
+        (self.registry.lock().len(), 0)
     }
 }

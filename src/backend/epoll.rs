@@ -20,11 +20,9 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
-use super::fallback::Fallback;
-use super::registry::Registry;
+use super::fallback::{Fallback, FallbackSet};
+use super::registry::SharedRegistry;
 use super::wake::Waker;
 use super::{check_open, cvt, errno, reportable, Selector};
 use crate::event::Sink;
@@ -42,9 +40,8 @@ const WAKE_DATA: u64 = u64::MAX;
 pub(crate) struct Epoll {
     epfd: OwnedFd,
     waker: Waker,
-    registry: Mutex<Registry>,
-    fallback_len: AtomicUsize,
-    fallback_dirty: AtomicBool,
+    registry: SharedRegistry,
+    fallback: FallbackSet,
 }
 
 pub(crate) struct Waiter {
@@ -98,25 +95,11 @@ fn epoll_readiness(events: u32) -> Readiness {
 }
 
 impl Epoll {
-    fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
         let mut event = libc::epoll_event { events, u64: data };
         // SAFETY: `event` is a live epoll_event; the kernel copies it (and
         // ignores it for EPOLL_CTL_DEL).
         cvt(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut event) }).map(drop)
-    }
-
-    /// Records that the fallback list changed, and tells a waiter.
-    fn fallback_changed(&self) -> io::Result<()> {
-        // The waiter checks the flag before it blocks; the nudge, sent
-        // whether it waits or not, makes it look again if it did block.
-        self.fallback_dirty.store(true, Ordering::SeqCst);
-        self.waker.nudge_always()
     }
 
     /// Adds `fd` to the kernel's set with `interest`, and tells which flag
@@ -146,14 +129,6 @@ impl Epoll {
             }
             Err(err) => Err(err),
         }
-    }
-
-    fn rebuild_fallback(&self, waiter: &mut Waiter) {
-        let registry = self.lock();
-        self.fallback_dirty.store(false, Ordering::SeqCst);
-        waiter
-            .fallback
-            .rebuild(self.epfd.as_raw_fd(), &registry, FALLBACK);
     }
 
     /// The blocking part of a wait: poll(2) over the epoll fd and the
@@ -210,9 +185,8 @@ impl Selector for Epoll {
         let epoll = Epoll {
             epfd,
             waker,
-            registry: Mutex::new(Registry::default()),
-            fallback_len: AtomicUsize::new(0),
-            fallback_dirty: AtomicBool::new(false),
+            registry: SharedRegistry::default(),
+            fallback: FallbackSet::default(),
         };
         let wake_fd = epoll.waker.fd().expect("an epoll waker has an fd");
         epoll.ctl(
@@ -229,31 +203,24 @@ impl Selector for Epoll {
     }
 
     fn register(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         registry.check_vacant(fd)?;
         let flags = self.add(fd, interest, data(fd, registry.next_generation()))?;
         registry.insert(fd, interest, token, flags);
         drop(registry);
 
         if flags == FALLBACK {
-            self.fallback_len.fetch_add(1, Ordering::Relaxed);
-            self.fallback_changed()?;
+            self.fallback.added(&self.waker)?;
         }
         Ok(())
     }
 
     fn modify(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         let slot = registry.find(fd)?;
 
         if slot.flags == FALLBACK {
-            if interest.is_edge() {
-                return Err(errno(libc::ENOTSUP));
-            }
-            check_open(fd)?;
-            slot.rearm(interest, token);
-            drop(registry);
-            return self.fallback_changed();
+            return self.fallback.modify(slot, fd, interest, token, &self.waker);
         }
 
         let data = data(fd, slot.generation);
@@ -277,15 +244,14 @@ impl Selector for Epoll {
     }
 
     fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        let slot = self.lock().remove(fd)?;
+        let slot = self.registry.lock().remove(fd)?;
         if slot.flags == IN_KERNEL {
             // A closed fd has left the kernel's set already: the error is
             // not the caller's concern.
             let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
         }
         if slot.flags == FALLBACK {
-            self.fallback_len.fetch_sub(1, Ordering::Relaxed);
-            self.fallback_changed()?;
+            self.fallback.removed(&self.waker)?;
         }
         Ok(())
     }
@@ -296,16 +262,16 @@ impl Selector for Epoll {
         sink: &mut Sink<'_>,
         timeout_ms: i32,
     ) -> io::Result<bool> {
-        if self.fallback_dirty.load(Ordering::SeqCst) {
-            self.rebuild_fallback(waiter);
-        }
+        let epfd = self.epfd.as_raw_fd();
+        self.fallback
+            .refresh(&mut waiter.fallback, epfd, &self.registry, FALLBACK);
         let (n, fallback_ready) = self.block(waiter, sink.capacity(), timeout_ms)?;
         if n == 0 && fallback_ready == 0 {
             return Ok(false);
         }
 
         let mut woken = false;
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         for event in &waiter.events[..n] {
             let (bits, data) = (event.events, event.u64);
             if data == WAKE_DATA {
@@ -340,6 +306,6 @@ impl Selector for Epoll {
     }
 
     fn counts(&self) -> (usize, usize) {
-        (self.lock().len(), self.fallback_len.load(Ordering::Relaxed))
+        (self.registry.lock().len(), self.fallback.len())
     }
 }

@@ -7,11 +7,82 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::registry::Registry;
-use super::{cvt, poll_events, poll_readiness, reportable};
+use super::registry::{Registry, SharedRegistry, Slot};
+use super::wake::Waker;
+use super::{check_open, cvt, errno, poll_events, poll_readiness, reportable};
 use crate::event::Sink;
-use crate::Event;
+use crate::{Event, Interest};
+
+/// The callers' part: how many registrations the fallback serves, and
+/// whether the waiter's list is out of date.
+#[derive(Default)]
+pub(crate) struct FallbackSet {
+    len: AtomicUsize,
+    dirty: AtomicBool,
+}
+
+impl FallbackSet {
+    /// How many registrations the fallback serves.
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Counts a registration the fallback now serves.
+    pub fn added(&self, waker: &Waker) -> io::Result<()> {
+        self.len.fetch_add(1, Ordering::Relaxed);
+        self.changed(waker)
+    }
+
+    /// Counts a fallback registration that was removed.
+    pub fn removed(&self, waker: &Waker) -> io::Result<()> {
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        self.changed(waker)
+    }
+
+    /// Gives a fallback registration a new interest and token: `ENOTSUP`
+    /// for edge, which poll(2) cannot give, `EBADF` for a closed fd.
+    pub fn modify(
+        &self,
+        slot: &mut Slot,
+        fd: RawFd,
+        interest: Interest,
+        token: u64,
+        waker: &Waker,
+    ) -> io::Result<()> {
+        if interest.is_edge() {
+            return Err(errno(libc::ENOTSUP));
+        }
+        check_open(fd)?;
+        slot.rearm(interest, token);
+        self.changed(waker)
+    }
+
+    /// Records that the list changed. The waiter checks the flag before it
+    /// blocks; the nudge, sent whether it waits or not, makes it look again
+    /// if it did block.
+    fn changed(&self, waker: &Waker) -> io::Result<()> {
+        self.dirty.store(true, Ordering::SeqCst);
+        waker.nudge_always()
+    }
+
+    /// Brings the waiter's list up to date with the registrations marked
+    /// with `flag`, if it changed.
+    pub fn refresh(
+        &self,
+        list: &mut Fallback,
+        kernel_fd: RawFd,
+        registry: &SharedRegistry,
+        flag: u8,
+    ) {
+        if self.dirty.load(Ordering::SeqCst) {
+            let registry = registry.lock();
+            self.dirty.store(false, Ordering::SeqCst);
+            list.rebuild(kernel_fd, &registry, flag);
+        }
+    }
+}
 
 /// The waiter's part: the kernel-poll fd first, then the armed fallback fds.
 #[derive(Default)]

@@ -21,11 +21,9 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
-use super::fallback::Fallback;
-use super::registry::Registry;
+use super::fallback::{Fallback, FallbackSet};
+use super::registry::SharedRegistry;
 use super::wake::Waker;
 use super::{check_open, cvt, errno, reportable, Selector};
 use crate::event::Sink;
@@ -47,9 +45,8 @@ pub(crate) struct Kqueue {
     // The waker refers to the kqueue by number, so it must go first.
     waker: Waker,
     kq: OwnedFd,
-    registry: Mutex<Registry>,
-    fallback_len: AtomicUsize,
-    fallback_dirty: AtomicBool,
+    registry: SharedRegistry,
+    fallback: FallbackSet,
 }
 
 pub(crate) struct Waiter {
@@ -135,19 +132,6 @@ fn is_regular_file(fd: RawFd) -> io::Result<bool> {
 }
 
 impl Kqueue {
-    fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn fallback_changed(&self) -> io::Result<()> {
-        // The waiter checks the flag before it blocks; the nudge, sent
-        // whether it waits or not, makes it look again if it did block.
-        self.fallback_dirty.store(true, Ordering::SeqCst);
-        self.waker.nudge_always()
-    }
-
     /// Brings the kernel's filters for `fd` from `added` to what `interest`
     /// asks, and returns the filters now added.
     fn set_filters(
@@ -282,9 +266,8 @@ impl Selector for Kqueue {
         let kqueue = Kqueue {
             waker,
             kq,
-            registry: Mutex::new(Registry::default()),
-            fallback_len: AtomicUsize::new(0),
-            fallback_dirty: AtomicBool::new(false),
+            registry: SharedRegistry::default(),
+            fallback: FallbackSet::default(),
         };
         let waiter = Waiter {
             events: Vec::new(),
@@ -298,7 +281,7 @@ impl Selector for Kqueue {
     }
 
     fn register(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         registry.check_vacant(fd)?;
         let udata = registry.next_generation() as usize;
 
@@ -320,23 +303,16 @@ impl Selector for Kqueue {
         drop(registry);
 
         if flags == FALLBACK {
-            self.fallback_len.fetch_add(1, Ordering::Relaxed);
-            self.fallback_changed()?;
+            self.fallback.added(&self.waker)?;
         }
         Ok(())
     }
 
     fn modify(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         let slot = registry.find(fd)?;
         if slot.flags == FALLBACK {
-            if interest.is_edge() {
-                return Err(errno(libc::ENOTSUP));
-            }
-            check_open(fd)?;
-            slot.rearm(interest, token);
-            drop(registry);
-            return self.fallback_changed();
+            return self.fallback.modify(slot, fd, interest, token, &self.waker);
         }
         if interest.conditions().is_empty() {
             check_open(fd)?;
@@ -354,10 +330,9 @@ impl Selector for Kqueue {
     }
 
     fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        let slot = self.lock().remove(fd)?;
+        let slot = self.registry.lock().remove(fd)?;
         if slot.flags == FALLBACK {
-            self.fallback_len.fetch_sub(1, Ordering::Relaxed);
-            return self.fallback_changed();
+            return self.fallback.removed(&self.waker);
         }
         // A closed fd's filters are gone already: the error is not the
         // caller's concern.
@@ -371,13 +346,9 @@ impl Selector for Kqueue {
         sink: &mut Sink<'_>,
         timeout_ms: i32,
     ) -> io::Result<bool> {
-        if self.fallback_dirty.load(Ordering::SeqCst) {
-            let registry = self.lock();
-            self.fallback_dirty.store(false, Ordering::SeqCst);
-            waiter
-                .fallback
-                .rebuild(self.kq.as_raw_fd(), &registry, FALLBACK);
-        }
+        let kq = self.kq.as_raw_fd();
+        self.fallback
+            .refresh(&mut waiter.fallback, kq, &self.registry, FALLBACK);
         let timeout_ms = if waiter.backlog.is_empty() {
             timeout_ms
         } else {
@@ -435,7 +406,7 @@ impl Selector for Kqueue {
         waiter.round = waiter.round.wrapping_add(1);
         let round = waiter.round;
         let mut woken = false;
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         mem::swap(&mut waiter.replay, &mut waiter.backlog);
         let fresh = waiter.events[..n].iter();
         for event in waiter.replay.iter().chain(fresh) {
@@ -493,6 +464,6 @@ impl Selector for Kqueue {
     }
 
     fn counts(&self) -> (usize, usize) {
-        (self.lock().len(), self.fallback_len.load(Ordering::Relaxed))
+        (self.registry.lock().len(), self.fallback.len())
     }
 }

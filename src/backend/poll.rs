@@ -9,16 +9,15 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
-use super::registry::Registry;
+use super::registry::SharedRegistry;
 use super::wake::Waker;
 use super::{check_open, cvt, poll_events, poll_readiness, reportable, Selector};
 use crate::event::Sink;
 use crate::{Backend, Event, Interest};
 
 pub(crate) struct Poll {
-    registry: Mutex<Registry>,
+    registry: SharedRegistry,
     dirty: AtomicBool,
     waker: Waker,
 }
@@ -32,12 +31,6 @@ pub(crate) struct Waiter {
 }
 
 impl Poll {
-    fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Records that the set changed, and tells a waiter.
     fn changed(&self) -> io::Result<()> {
         self.dirty.store(true, Ordering::SeqCst);
@@ -45,7 +38,7 @@ impl Poll {
     }
 
     fn rebuild(&self, waiter: &mut Waiter) {
-        let registry = self.lock();
+        let registry = self.registry.lock();
         self.dirty.store(false, Ordering::SeqCst);
         waiter.fds.truncate(1);
         // Room for every registration, armed or not: how many are armed
@@ -82,7 +75,7 @@ impl Selector for Poll {
             cursor: 1,
         };
         let poll = Poll {
-            registry: Mutex::new(Registry::default()),
+            registry: SharedRegistry::default(),
             dirty: AtomicBool::new(false),
             waker,
         };
@@ -93,7 +86,7 @@ impl Selector for Poll {
         {
             // The registry first, as on every backend: a registered fd that
             // was closed is EEXIST, not EBADF.
-            let mut registry = self.lock();
+            let mut registry = self.registry.lock();
             registry.check_vacant(fd)?;
             check_open(fd)?;
             registry.insert(fd, interest, token, 0);
@@ -103,7 +96,7 @@ impl Selector for Poll {
 
     fn modify(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
         {
-            let mut registry = self.lock();
+            let mut registry = self.registry.lock();
             let slot = registry.find(fd)?;
             check_open(fd)?;
             slot.rearm(interest, token);
@@ -112,7 +105,7 @@ impl Selector for Poll {
     }
 
     fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        self.lock().remove(fd)?;
+        self.registry.lock().remove(fd)?;
         self.changed()
     }
 
@@ -143,7 +136,7 @@ impl Selector for Poll {
             return Ok(woken);
         }
 
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         let len = waiter.fds.len();
         let start = if (1..len).contains(&waiter.cursor) {
             waiter.cursor
@@ -193,6 +186,6 @@ impl Selector for Poll {
     }
 
     fn counts(&self) -> (usize, usize) {
-        (self.lock().len(), 0)
+        (self.registry.lock().len(), 0)
     }
 }

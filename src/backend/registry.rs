@@ -6,6 +6,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::{Mutex, MutexGuard};
 
 use super::errno;
 use crate::Interest;
@@ -110,6 +111,20 @@ impl Registry {
     /// One past the highest fd that may be registered.
     pub fn bound(&self) -> usize {
         self.slots.len()
+    }
+}
+
+/// The registry as the callers' threads and the waiter share it.
+#[derive(Default)]
+pub(crate) struct SharedRegistry(Mutex<Registry>);
+
+impl SharedRegistry {
+    /// Locks the registry. A panic while it was held leaves it consistent
+    /// (every change is one assignment), so poisoning is ignored.
+    pub fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -15,9 +15,8 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
-use super::registry::Registry;
+use super::registry::SharedRegistry;
 use super::wake::Waker;
 use super::{check_open, reportable, Selector};
 use crate::event::Sink;
@@ -42,7 +41,7 @@ type Word = libc::c_ulong;
 const BITS: usize = Word::BITS as usize;
 
 pub(crate) struct Select {
-    registry: Mutex<Registry>,
+    registry: SharedRegistry,
     dirty: AtomicBool,
     waker: Waker,
 }
@@ -137,12 +136,6 @@ impl Waiter {
 }
 
 impl Select {
-    fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn changed(&self) -> io::Result<()> {
         self.dirty.store(true, Ordering::SeqCst);
         self.waker.nudge()
@@ -153,7 +146,7 @@ impl Select {
     }
 
     fn rebuild(&self, waiter: &mut Waiter) {
-        let registry = self.lock();
+        let registry = self.registry.lock();
         self.dirty.store(false, Ordering::SeqCst);
         let wake_fd = self.wake_fd();
         waiter.nfds = registry.bound().max(wake_fd as usize + 1);
@@ -205,7 +198,7 @@ impl Select {
     /// fd order.
     fn find_closed(&self, waiter: &mut Waiter) {
         waiter.closed.clear();
-        for (fd, slot) in self.lock().iter() {
+        for (fd, slot) in self.registry.lock().iter() {
             if slot.armed && (fd as usize) < waiter.nfds && check_open(fd).is_err() {
                 waiter.closed.push(fd);
             }
@@ -214,7 +207,7 @@ impl Select {
 
     /// Reports what the working sets hold, from the cursor on.
     fn report(&self, waiter: &mut Waiter, sink: &mut Sink<'_>) {
-        let mut registry = self.lock();
+        let mut registry = self.registry.lock();
         let wake_fd = self.wake_fd();
 
         let nfds = waiter.nfds;
@@ -280,7 +273,7 @@ impl Selector for Select {
     fn new() -> io::Result<(Select, Waiter)> {
         let waker = Waker::new(crate::poller::pipe_wake())?;
         let select = Select {
-            registry: Mutex::new(Registry::default()),
+            registry: SharedRegistry::default(),
             dirty: AtomicBool::new(true),
             waker,
         };
@@ -298,7 +291,7 @@ impl Selector for Select {
         {
             // The registry first, as on every backend: a registered fd that
             // was closed is EEXIST, not EBADF.
-            let mut registry = self.lock();
+            let mut registry = self.registry.lock();
             registry.check_vacant(fd)?;
             check_open(fd)?;
             registry.insert(fd, interest, token, 0);
@@ -308,7 +301,7 @@ impl Selector for Select {
 
     fn modify(&self, fd: RawFd, interest: Interest, token: u64) -> io::Result<()> {
         {
-            let mut registry = self.lock();
+            let mut registry = self.registry.lock();
             let slot = registry.find(fd)?;
             check_open(fd)?;
             slot.rearm(interest, token);
@@ -317,7 +310,7 @@ impl Selector for Select {
     }
 
     fn deregister(&self, fd: RawFd) -> io::Result<()> {
-        self.lock().remove(fd)?;
+        self.registry.lock().remove(fd)?;
         self.changed()
     }
 
@@ -371,6 +364,6 @@ impl Selector for Select {
     }
 
     fn counts(&self) -> (usize, usize) {
-        (self.lock().len(), 0)
+        (self.registry.lock().len(), 0)
     }
 }
