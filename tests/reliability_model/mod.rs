@@ -849,7 +849,7 @@ impl Runner {
             // it and returns empty; a pending wake must end a long one at once.
             let timeout = if wake == WakeState::Pending && must.is_empty() {
                 Duration::from_secs(5)
-            } else if may.is_empty() && wake == WakeState::None && index % 16 == 0 {
+            } else if may.is_empty() && wake == WakeState::None && index.is_multiple_of(16) {
                 Duration::from_millis(3)
             } else {
                 Duration::ZERO
