@@ -27,10 +27,10 @@ ERLANG_FUZZ_CALLS ?= 20000
 FUZZ_SECONDS ?= 300
 
 .PHONY: test-reliability reliability-rust reliability-c reliability-erlang \
-	reliability-fuzz reliability-long fuzz-differential
+	reliability-nif-panic reliability-fuzz reliability-long fuzz-differential
 
 test-reliability: reliability-rust reliability-c reliability-erlang \
-	reliability-fuzz
+	reliability-nif-panic reliability-fuzz
 	@echo "test-reliability: all campaigns passed"
 
 reliability-rust:
@@ -59,6 +59,23 @@ reliability-erlang: erlang-nif driver
 	ln -sfn $(CURDIR)/erlang/priv $(RELIABILITY_BUILD)/kpoll/priv
 	timeout 600 escript fuzz/erlang/random_terms.escript $(RELIABILITY_EBIN) \
 		$(ERLANG_FUZZ_CALLS)
+
+# A panic forced inside the NIF: the NIF built with its fault-injection
+# feature (in a target directory of its own, so that the release NIF is
+# never that one) beside a copy of the kpoll module. The panic messages go
+# to a log; the script's own lines say what was checked.
+NIF_PANIC_BUILD := $(RELIABILITY_BUILD)/nif-panic
+reliability-nif-panic:
+	CARGO_TARGET_DIR=$(CURDIR)/target/fault-injection $(CARGO) build -q \
+		--release -p kpoll_nif --features fault-injection
+	@mkdir -p $(NIF_PANIC_BUILD)/kpoll/ebin $(NIF_PANIC_BUILD)/kpoll/priv
+	cp target/fault-injection/release/libkpoll_nif.so \
+		$(NIF_PANIC_BUILD)/kpoll/priv/libkpoll_nif.so
+	erlc -o $(NIF_PANIC_BUILD)/kpoll/ebin erlang/src/kpoll.erl
+	RUST_BACKTRACE=0 timeout 120 escript fuzz/erlang/nif_panic.escript \
+		$(NIF_PANIC_BUILD)/kpoll/ebin 2> $(NIF_PANIC_BUILD)/panics.log
+	@echo "panic messages logged: $$(grep -c 'fault injection' \
+		$(NIF_PANIC_BUILD)/panics.log)"
 
 # The fuzz target's stable driver, over the committed seeds and random
 # inputs; cargo-fuzz itself needs nightly (fuzz-differential).

@@ -28,6 +28,10 @@
 %% Internal: the NIF's entry points and the relay process.
 -export([relay/0]).
 
+%% Internal: only a NIF built with the fault-injection feature replaces it,
+%% with one that panics (the test that a panic never reaches the VM).
+-export([fault_panic/0]).
+
 -on_load(init/0).
 
 -export_type([poller/0, backend/0, interest/0, flag/0, event/0,
@@ -165,6 +169,12 @@ activate(Poller) ->
         Result ->
             Result
     end.
+
+%% @private A NIF that panics, in fault-injection builds; elsewhere the
+%% library has no such NIF and this stub stays.
+-spec fault_panic() -> no_return().
+fault_panic() ->
+    erlang:nif_error(not_loaded).
 
 %% @private The relay: the BEAM tells it when the poller's fd is readable;
 %% it collects the events and sends them to the activating processes. It

@@ -26,6 +26,14 @@ fn load(env: Env<'_>, _info: Term<'_>) -> bool {
     resource::open_type(env)
 }
 
+/// Panics inside a NIF, in builds with the `fault-injection` feature only:
+/// Rustler catches the panic and raises an Erlang error instead.
+#[cfg(feature = "fault-injection")]
+#[rustler::nif]
+fn fault_panic() -> Atom {
+    panic!("fault injection: a panic inside the NIF")
+}
+
 /// The answer to an argument that failed to decode.
 fn arg_error(env: Env<'_>, err: ArgError) -> NifResult<Term<'_>> {
     match err {
