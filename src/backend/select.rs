@@ -206,7 +206,10 @@ impl Select {
     }
 
     /// Reports what the working sets hold, from the cursor on.
-    fn report(&self, waiter: &mut Waiter, sink: &mut Sink<'_>) {
+    /// Reports what the working sets hold, from the cursor on. `left` is
+    /// how many bits they hold in all (select's count, and one per closed
+    /// fd): the scan stops at the last.
+    fn report(&self, waiter: &mut Waiter, sink: &mut Sink<'_>, mut left: usize) {
         let mut registry = self.registry.lock();
         let wake_fd = self.wake_fd();
 
@@ -218,7 +221,7 @@ impl Select {
         };
         for (lo, hi) in [(start, nfds), (0, start)] {
             let mut fd = lo;
-            while fd < hi {
+            while fd < hi && left > 0 {
                 let word = fd / BITS;
                 let bits = waiter.work.any(word) >> (fd % BITS);
                 if bits == 0 {
@@ -231,6 +234,8 @@ impl Select {
                 }
                 let raw = fd as RawFd;
                 fd += 1;
+                let found = waiter.work.readiness(raw);
+                left = left.saturating_sub(found.bits().count_ones() as usize);
                 if raw == wake_fd {
                     continue;
                 }
@@ -242,7 +247,7 @@ impl Select {
                 let found = if waiter.closed.binary_search(&raw).is_ok() {
                     Readiness::ERROR
                 } else {
-                    waiter.work.readiness(raw)
+                    found
                 };
                 let readiness = reportable(slot.interest, found);
                 if !slot.armed || readiness.is_empty() {
@@ -351,7 +356,8 @@ impl Selector for Select {
         let wake_fd = self.wake_fd();
         let woken =
             waiter.work.readiness(wake_fd).contains(Readiness::READABLE) && self.waker.drain();
-        self.report(waiter, sink);
+        let left = ready + waiter.closed.len();
+        self.report(waiter, sink, left);
         Ok(woken)
     }
 
