@@ -12,13 +12,14 @@ mod convert;
 mod deliver;
 mod resource;
 
+use std::os::fd::RawFd;
 use std::time::Duration;
 
-use kpoll::{Backend, Events, Poller};
+use kpoll::{Backend, Events, Interest, Poller};
 use rustler::{Atom, Encoder, Env, Error, LocalPid, NifResult, Term};
 
 use crate::convert::{decode_fd, decode_interest, ArgError, Token};
-use crate::resource::{Closer, Handle};
+use crate::resource::{Closer, Handle, State};
 
 rustler::init!("kpoll", load = load);
 
@@ -69,20 +70,7 @@ fn register<'a>(
     interest: Term<'a>,
     token: Term<'a>,
 ) -> NifResult<Term<'a>> {
-    let handle = Handle::get(poller)?;
-    let (fd, interest) = match (decode_fd(fd), decode_interest(interest)) {
-        (Ok(fd), Ok(interest)) => (fd, interest),
-        (Err(err), _) | (_, Err(err)) => return arg_error(env, err),
-    };
-
-    let mut state = handle.shared.lock();
-    if state.poller.is_none() {
-        return Ok(atoms::closed_tuple(env));
-    }
-    Ok(ok_or_error(
-        env,
-        state.register(fd, interest, Token::new(token)),
-    ))
+    change(env, poller, fd, interest, token, State::register)
 }
 
 #[rustler::nif(name = "modify")]
@@ -92,6 +80,19 @@ fn modify<'a>(
     fd: Term<'a>,
     interest: Term<'a>,
     token: Term<'a>,
+) -> NifResult<Term<'a>> {
+    change(env, poller, fd, interest, token, State::modify)
+}
+
+/// What `register` and `modify` share: decode the arguments, then apply
+/// `operation` to an open poller.
+fn change<'a>(
+    env: Env<'a>,
+    poller: Term<'a>,
+    fd: Term<'a>,
+    interest: Term<'a>,
+    token: Term<'a>,
+    operation: fn(&mut State, RawFd, Interest, Token) -> std::io::Result<()>,
 ) -> NifResult<Term<'a>> {
     let handle = Handle::get(poller)?;
     let (fd, interest) = match (decode_fd(fd), decode_interest(interest)) {
@@ -103,10 +104,8 @@ fn modify<'a>(
     if state.poller.is_none() {
         return Ok(atoms::closed_tuple(env));
     }
-    Ok(ok_or_error(
-        env,
-        state.modify(fd, interest, Token::new(token)),
-    ))
+    let result = operation(&mut state, fd, interest, Token::new(token));
+    Ok(ok_or_error(env, result))
 }
 
 #[rustler::nif(name = "deregister")]
