@@ -16,11 +16,11 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::registry::SharedRegistry;
+use super::registry::{Report, SharedRegistry};
 use super::wake::Waker;
-use super::{check_open, cvt, cvt_size, poll_events, poll_readiness, reportable, Selector};
+use super::{check_open, cvt, cvt_size, poll_events, poll_readiness, Selector};
 use crate::event::Sink;
-use crate::{Backend, Event, Interest};
+use crate::{Backend, Interest};
 
 /// `POLLREMOVE` of `<sys/poll.h>`: removes the fd from the set.
 const POLLREMOVE: libc::c_short = 0x0800;
@@ -180,13 +180,10 @@ impl Selector for Devpoll {
             let Some(slot) = registry.get_mut(entry.fd) else {
                 continue;
             };
-            let readiness = reportable(slot.interest, poll_readiness(entry.revents));
-            if !slot.armed || readiness.is_empty() || sink.is_full() {
+            if sink.is_full() {
                 continue;
             }
-            sink.push(Event::new(entry.fd, slot.token, readiness));
-            if slot.interest.is_oneshot() {
-                slot.armed = false;
+            if slot.report(entry.fd, poll_readiness(entry.revents), sink) == Report::Disarmed {
                 slot.flags = 0;
                 let _ = self.remove(entry.fd);
             }

@@ -24,9 +24,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use super::fallback::{Fallback, FallbackSet};
 use super::registry::SharedRegistry;
 use super::wake::Waker;
-use super::{check_open, cvt, errno, reportable, Selector};
+use super::{check_open, cvt, errno, Selector};
 use crate::event::Sink;
-use crate::{Backend, Event, Interest, Readiness};
+use crate::{Backend, Interest, Readiness};
 
 /// The registration is in the kernel's set.
 const IN_KERNEL: u8 = 1;
@@ -282,13 +282,8 @@ impl Selector for Epoll {
             let Some(slot) = registry.get_mut(fd) else {
                 continue;
             };
-            let readiness = reportable(slot.interest, epoll_readiness(bits));
-            if slot.generation != (data >> 32) as u32 || !slot.armed || readiness.is_empty() {
-                continue;
-            }
-            sink.push(Event::new(fd, slot.token, readiness));
-            if slot.interest.is_oneshot() {
-                slot.armed = false;
+            if slot.generation == (data >> 32) as u32 {
+                slot.report(fd, epoll_readiness(bits), sink);
             }
         }
         if fallback_ready > 0 {

@@ -9,11 +9,11 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::registry::{Registry, SharedRegistry, Slot};
+use super::registry::{Registry, Report, SharedRegistry, Slot};
 use super::wake::Waker;
-use super::{check_open, cvt, errno, poll_events, poll_readiness, reportable};
+use super::{check_open, cvt, errno, poll_events, poll_readiness};
 use crate::event::Sink;
-use crate::{Event, Interest};
+use crate::Interest;
 
 /// The callers' part: how many registrations the fallback serves, and
 /// whether the waiter's list is out of date.
@@ -182,13 +182,7 @@ impl Fallback {
             let Some(slot) = registry.get_mut(entry.fd) else {
                 continue;
             };
-            let readiness = reportable(slot.interest, found);
-            if !slot.armed || readiness.is_empty() {
-                continue;
-            }
-            sink.push(Event::new(entry.fd, slot.token, readiness));
-            if slot.interest.is_oneshot() {
-                slot.armed = false;
+            if slot.report(entry.fd, found, sink) == Report::Disarmed {
                 entry.fd = -1 - entry.fd;
             }
         }

@@ -23,11 +23,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
 use super::fallback::{Fallback, FallbackSet};
-use super::registry::SharedRegistry;
+use super::registry::{Report, SharedRegistry};
 use super::wake::Waker;
-use super::{check_open, cvt, errno, reportable, Selector};
+use super::{check_open, cvt, errno, Selector};
 use crate::event::Sink;
-use crate::{Backend, Event, Interest, Readiness};
+use crate::{Backend, Interest, Readiness};
 
 /// `EVFILT_READ` is in the kernel's set.
 const READ_ADDED: u8 = 1;
@@ -418,7 +418,8 @@ impl Selector for Kqueue {
             let Some(slot) = registry.get_mut(fd) else {
                 continue;
             };
-            let readiness = reportable(slot.interest, Self::readiness(event));
+            let found = Self::readiness(event);
+            let readiness = slot.reportable(found);
             if slot.generation as usize != event.udata as usize || readiness.is_empty() {
                 continue;
             }
@@ -440,12 +441,9 @@ impl Selector for Kqueue {
                 continue;
             }
             waiter.marks[index] = (round, sink.len() as u32);
-            sink.push(Event::new(fd, slot.token, readiness));
-            if slot.interest.is_oneshot() {
-                slot.armed = false;
-                if slot.flags == READ_ADDED | WRITE_ADDED {
-                    self.disarm(fd, slot.flags);
-                }
+            let disarmed = slot.report(fd, found, sink) == Report::Disarmed;
+            if disarmed && slot.flags == READ_ADDED | WRITE_ADDED {
+                self.disarm(fd, slot.flags);
             }
         }
         waiter.replay.clear();

@@ -189,9 +189,3 @@ pub(crate) fn poll_readiness(revents: libc::c_short) -> Readiness {
     }
     readiness
 }
-
-/// What an armed registration with `interest` may report of `found`: the
-/// conditions it asked for, and errors and hangups always.
-pub(crate) fn reportable(interest: Interest, found: Readiness) -> Readiness {
-    found & (interest.conditions() | Readiness::ALWAYS)
-}

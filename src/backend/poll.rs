@@ -10,11 +10,11 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::registry::SharedRegistry;
+use super::registry::{Report, SharedRegistry};
 use super::wake::Waker;
-use super::{check_open, cvt, poll_events, poll_readiness, reportable, Selector};
+use super::{check_open, cvt, poll_events, poll_readiness, Selector};
 use crate::event::Sink;
-use crate::{Backend, Event, Interest};
+use crate::{Backend, Interest};
 
 pub(crate) struct Poll {
     registry: SharedRegistry,
@@ -158,14 +158,9 @@ impl Selector for Poll {
                 // The registry is the truth: the fd may have been changed or
                 // deregistered while poll ran.
                 if let Some(slot) = registry.get_mut(entry.fd) {
-                    let readiness = reportable(slot.interest, found);
-                    if slot.armed && !readiness.is_empty() {
-                        sink.push(Event::new(entry.fd, slot.token, readiness));
-                        if slot.interest.is_oneshot() {
-                            // Disarmed here too: poll(2) skips negative fds.
-                            slot.armed = false;
-                            entry.fd = -1 - entry.fd;
-                        }
+                    if slot.report(entry.fd, found, sink) == Report::Disarmed {
+                        // Disarmed here too: poll(2) skips negative fds.
+                        entry.fd = -1 - entry.fd;
                     }
                 }
                 left -= 1;

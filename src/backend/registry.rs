@@ -9,7 +9,8 @@ use std::os::fd::RawFd;
 use std::sync::{Mutex, MutexGuard};
 
 use super::errno;
-use crate::Interest;
+use crate::event::Sink;
+use crate::{Event, Interest, Readiness};
 
 /// One registration.
 #[derive(Clone, Copy, Debug)]
@@ -128,7 +129,42 @@ impl SharedRegistry {
     }
 }
 
+/// What [`Slot::report`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Report {
+    /// Nothing: disarmed, or nothing it may report.
+    Nothing,
+    /// An event was pushed.
+    Pushed,
+    /// An event was pushed, and the oneshot registration is now disarmed:
+    /// a backend that keeps its own set disarms it there too.
+    Disarmed,
+}
+
 impl Slot {
+    /// What this registration may report of `found`: the conditions it
+    /// asked for, and errors and hangups always.
+    pub fn reportable(&self, found: Readiness) -> Readiness {
+        found & (self.interest.conditions() | Readiness::ALWAYS)
+    }
+
+    /// Pushes the event for `fd` that `found` makes, if the registration is
+    /// armed and may report it, and disarms a oneshot registration that did.
+    /// The caller has checked that the sink has room.
+    pub fn report(&mut self, fd: RawFd, found: Readiness, sink: &mut Sink<'_>) -> Report {
+        let readiness = self.reportable(found);
+        if !self.armed || readiness.is_empty() {
+            return Report::Nothing;
+        }
+        sink.push(Event::new(fd, self.token, readiness));
+        if self.interest.is_oneshot() {
+            self.armed = false;
+            Report::Disarmed
+        } else {
+            Report::Pushed
+        }
+    }
+
     /// Takes a new interest and token, re-arming the registration.
     pub fn rearm(&mut self, interest: Interest, token: u64) {
         self.interest = interest;
@@ -175,6 +211,41 @@ mod tests {
         assert!(registry.insert(2, Interest::WRITABLE, 0, 0).armed);
         let fds: Vec<RawFd> = registry.iter().map(|(fd, _)| fd).collect();
         assert_eq!(fds, [0, 1, 2]);
+    }
+
+    #[test]
+    fn report_masks_by_interest_and_disarms_oneshot() {
+        let mut events = crate::Events::with_capacity(4);
+        let mut sink = events.sink();
+        let mut level = Registry::default();
+        let slot = level.insert(3, Interest::WRITABLE, 7, 0);
+        // Not asked for: nothing.
+        assert_eq!(
+            slot.report(3, Readiness::READABLE, &mut sink),
+            Report::Nothing
+        );
+        // Hangups always, the asked condition, never the others.
+        let found = Readiness::READABLE | Readiness::WRITABLE | Readiness::HANGUP;
+        assert_eq!(slot.report(3, found, &mut sink), Report::Pushed);
+
+        let mut oneshot = Registry::default();
+        let slot = oneshot.insert(4, Interest::READABLE | Interest::ONESHOT, 8, 0);
+        assert_eq!(
+            slot.report(4, Readiness::READABLE, &mut sink),
+            Report::Disarmed
+        );
+        assert_eq!(
+            slot.report(4, Readiness::READABLE, &mut sink),
+            Report::Nothing
+        );
+        drop(sink);
+
+        let reported: Vec<_> = events
+            .iter()
+            .map(|e| (e.fd(), e.token(), e.readiness()))
+            .collect();
+        let hung_up = Readiness::WRITABLE | Readiness::HANGUP;
+        assert_eq!(reported, [(3, 7, hung_up), (4, 8, Readiness::READABLE)]);
     }
 
     #[test]

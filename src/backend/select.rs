@@ -16,11 +16,11 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::registry::SharedRegistry;
+use super::registry::{Report, SharedRegistry};
 use super::wake::Waker;
-use super::{check_open, reportable, Selector};
+use super::{check_open, Selector};
 use crate::event::Sink;
-use crate::{Backend, Event, Interest, Readiness};
+use crate::{Backend, Interest, Readiness};
 
 /// The word of the kernel's fd sets.
 #[cfg(any(
@@ -249,17 +249,14 @@ impl Select {
                 } else {
                     found
                 };
-                let readiness = reportable(slot.interest, found);
-                if !slot.armed || readiness.is_empty() {
+                if !slot.armed || slot.reportable(found).is_empty() {
                     continue;
                 }
                 if sink.is_full() {
                     waiter.cursor = raw as usize;
                     return;
                 }
-                sink.push(Event::new(raw, slot.token, readiness));
-                if slot.interest.is_oneshot() {
-                    slot.armed = false;
+                if slot.report(raw, found, sink) == Report::Disarmed {
                     waiter.master.clear(raw);
                 }
             }
