@@ -216,29 +216,30 @@ mod tests {
     #[test]
     fn report_masks_by_interest_and_disarms_oneshot() {
         let mut events = crate::Events::with_capacity(4);
-        let mut sink = events.sink();
-        let mut level = Registry::default();
-        let slot = level.insert(3, Interest::WRITABLE, 7, 0);
-        // Not asked for: nothing.
-        assert_eq!(
-            slot.report(3, Readiness::READABLE, &mut sink),
-            Report::Nothing
-        );
-        // Hangups always, the asked condition, never the others.
-        let found = Readiness::READABLE | Readiness::WRITABLE | Readiness::HANGUP;
-        assert_eq!(slot.report(3, found, &mut sink), Report::Pushed);
+        {
+            let mut sink = events.sink();
+            let mut level = Registry::default();
+            let slot = level.insert(3, Interest::WRITABLE, 7, 0);
+            // Not asked for: nothing.
+            assert_eq!(
+                slot.report(3, Readiness::READABLE, &mut sink),
+                Report::Nothing
+            );
+            // Hangups always, the asked condition, never the others.
+            let found = Readiness::READABLE | Readiness::WRITABLE | Readiness::HANGUP;
+            assert_eq!(slot.report(3, found, &mut sink), Report::Pushed);
 
-        let mut oneshot = Registry::default();
-        let slot = oneshot.insert(4, Interest::READABLE | Interest::ONESHOT, 8, 0);
-        assert_eq!(
-            slot.report(4, Readiness::READABLE, &mut sink),
-            Report::Disarmed
-        );
-        assert_eq!(
-            slot.report(4, Readiness::READABLE, &mut sink),
-            Report::Nothing
-        );
-        drop(sink);
+            let mut oneshot = Registry::default();
+            let slot = oneshot.insert(4, Interest::READABLE | Interest::ONESHOT, 8, 0);
+            assert_eq!(
+                slot.report(4, Readiness::READABLE, &mut sink),
+                Report::Disarmed
+            );
+            assert_eq!(
+                slot.report(4, Readiness::READABLE, &mut sink),
+                Report::Nothing
+            );
+        }
 
         let reported: Vec<_> = events
             .iter()
