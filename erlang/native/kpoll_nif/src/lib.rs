@@ -174,13 +174,24 @@ fn deliver<'a>(env: Env<'a>, poller: Term<'a>) -> NifResult<Term<'a>> {
     Ok(deliver::deliver(env, &handle, poller))
 }
 
+/// Runs `answer` on the open poller behind `term`: `badarg` for a term that
+/// is no poller, `{error, closed}` for a closed one.
+fn with_open<'a>(
+    env: Env<'a>,
+    term: Term<'a>,
+    answer: impl FnOnce(&Poller) -> NifResult<Term<'a>>,
+) -> NifResult<Term<'a>> {
+    let handle = Handle::get(term)?;
+    let poller = handle.shared.lock().poller.clone();
+    match poller {
+        Some(poller) => answer(&poller),
+        None => Ok(atoms::closed_tuple(env)),
+    }
+}
+
 #[rustler::nif(name = "wake")]
 fn wake<'a>(env: Env<'a>, poller: Term<'a>) -> NifResult<Term<'a>> {
-    let handle = Handle::get(poller)?;
-    let Some(poller) = handle.shared.lock().poller.clone() else {
-        return Ok(atoms::closed_tuple(env));
-    };
-    Ok(ok_or_error(env, poller.wake()))
+    with_open(env, poller, |poller| Ok(ok_or_error(env, poller.wake())))
 }
 
 #[rustler::nif(name = "close")]
@@ -197,19 +208,18 @@ fn close<'a>(env: Env<'a>, poller: Term<'a>) -> NifResult<Term<'a>> {
 
 #[rustler::nif(name = "backend")]
 fn backend<'a>(env: Env<'a>, poller: Term<'a>) -> NifResult<Term<'a>> {
-    let handle = Handle::get(poller)?;
-    let Some(poller) = handle.shared.lock().poller.clone() else {
-        return Ok(atoms::closed_tuple(env));
-    };
-    Ok(backend_atom(env, poller.backend()))
+    with_open(env, poller, |poller| {
+        Ok(backend_atom(env, poller.backend()))
+    })
 }
 
 #[rustler::nif(name = "info")]
 fn info<'a>(env: Env<'a>, poller: Term<'a>) -> NifResult<Term<'a>> {
-    let handle = Handle::get(poller)?;
-    let Some(poller) = handle.shared.lock().poller.clone() else {
-        return Ok(atoms::closed_tuple(env));
-    };
+    with_open(env, poller, |poller| info_map(env, poller))
+}
+
+/// `kpoll:info/1`'s map: the backend and the statistics.
+fn info_map<'a>(env: Env<'a>, poller: &Poller) -> NifResult<Term<'a>> {
     let stats = poller.stats();
     let keys = [
         atoms::backend().encode(env),
